@@ -1,0 +1,11 @@
+#pragma once
+// Each `pensieve` subcommand lives in its own file and registers itself on the app here.
+#include <CLI/CLI.hpp>
+
+namespace pensieve::cli {
+
+void add_run_command(CLI::App& app);
+void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
+void add_template_command(CLI::App& app);
+
+}  // namespace pensieve::cli

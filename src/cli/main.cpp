@@ -1,0 +1,27 @@
+// `pensieve`: the command line. Errors from any layer end here as one line on stderr.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "common/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Pensieve: a local LLM server for Phi-3 on MLX"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "pensieve 0.1.0");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off")
+      ->envname("PENSIEVE_LOG_LEVEL");
+  pensieve::cli::add_run_command(app);
+  pensieve::cli::add_tokenize_commands(app);
+  pensieve::cli::add_template_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
