@@ -1,0 +1,36 @@
+#pragma once
+// The one linear-layer entry point of every model: y = x · Wᵀ for a weight that is either a
+// plain float matrix or an MLX affine-quantized one (packed uint32 + scales + biases). Which
+// implementation runs — MLX's own op or a Pensieve kernel — is decided here, by device, dtype and
+// format, never in model code.
+#include <optional>
+
+#include <mlx/mlx.h>
+
+namespace pensieve::kernels {
+
+namespace mx = mlx::core;
+
+struct LinearWeight {
+  mx::array weight;                 // [out, in] float, or [out, in*bits/32] uint32 when quantized
+  std::optional<mx::array> scales;  // [out, in/group_size] when quantized
+  std::optional<mx::array> biases;  // [out, in/group_size] when quantized (affine mode)
+  int group_size = 0;               // 0 → not quantized
+  int bits = 0;
+
+  bool quantized() const { return group_size > 0; }
+  int out_features() const { return weight.shape(0); }
+  int in_features() const { return quantized() ? weight.shape(1) * 32 / bits : weight.shape(1); }
+};
+
+// x: [..., in] → [..., out], in x's dtype.
+mx::array linear(const mx::array& x, const LinearWeight& w);
+
+// Rows `ids` of the weight as float rows of dtype `dtype` (embedding lookup, dequantized).
+mx::array embedding_rows(const mx::array& ids, const LinearWeight& w, mx::Dtype dtype);
+
+// Converts a weight's float parts (float weight, or scales and biases) to `dtype` once at load,
+// so that per-step work does not convert them again (the CPU path wants float32).
+LinearWeight with_float_dtype(const LinearWeight& w, mx::Dtype dtype);
+
+}  // namespace pensieve::kernels
