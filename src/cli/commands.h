@@ -7,5 +7,6 @@ namespace pensieve::cli {
 void add_run_command(CLI::App& app);
 void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
 void add_template_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace pensieve::cli

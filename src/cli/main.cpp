@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   pensieve::cli::add_run_command(app);
   pensieve::cli::add_tokenize_commands(app);
   pensieve::cli::add_template_command(app);
+  pensieve::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

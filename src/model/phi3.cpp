@@ -1,0 +1,105 @@
+#include "model/phi3.h"
+
+#include <cmath>
+#include <set>
+
+#include "common/error.h"
+#include "model/weight_table.h"
+
+namespace pensieve::model {
+namespace mx = mlx::core;
+
+Phi3Model::Phi3Model(ModelConfig config, Rope rope, mx::Dtype dtype)
+    : config_(std::move(config)), rope_(std::move(rope)), dtype_(dtype) {}
+
+Phi3Model Phi3Model::load(const std::filesystem::path& dir, const LoadOptions& options) {
+  auto config = ModelConfig::load(dir);
+  WeightTable table(dir, config);
+  const int D = config.hidden_size;
+  const int q_out = config.num_attention_heads * config.head_dim;
+  const int kv_out = config.num_key_value_heads * config.head_dim;
+
+  // The activation dtype follows the device (see LoadOptions) unless the caller fixes it.
+  mx::Dtype dtype = options.dtype.value_or(
+      mx::default_device() == mx::Device::cpu ? mx::float32 : table.float_dtype());
+  Phi3Model m(config, Rope(config), dtype);
+
+  auto norm = [&](const std::string& name) { return mx::astype(table.norm(name, D), dtype); };
+  auto linear = [&](const std::string& name, int out, int in) {
+    return kernels::with_float_dtype(table.linear(name, out, in), dtype);
+  };
+  m.embed_ = linear("model.embed_tokens", config.vocab_size, D);
+  for (int i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    m.layers_.push_back(Layer{
+        norm(p + "input_layernorm"),
+        norm(p + "post_attention_layernorm"),
+        linear(p + "self_attn.qkv_proj", q_out + 2 * kv_out, D),
+        linear(p + "self_attn.o_proj", D, q_out),
+        linear(p + "mlp.gate_up_proj", 2 * config.intermediate_size, D),
+        linear(p + "mlp.down_proj", D, config.intermediate_size),
+    });
+  }
+  m.final_norm_ = norm("model.norm");
+  if (!config.tie_word_embeddings) m.lm_head_ = linear("lm_head", config.vocab_size, D);
+  table.check_all_used();
+
+  // Materialise the (converted) weights now so that load errors and load time show up here.
+  std::vector<mx::array> all;
+  auto add = [&](const kernels::LinearWeight& w) {
+    all.push_back(w.weight);
+    if (w.scales) all.push_back(*w.scales);
+    if (w.biases) all.push_back(*w.biases);
+  };
+  add(*m.embed_);
+  if (m.lm_head_) add(*m.lm_head_);
+  all.push_back(*m.final_norm_);
+  for (const auto& l : m.layers_) {
+    all.push_back(l.input_norm);
+    all.push_back(l.post_attention_norm);
+    for (const auto* w : {&l.qkv, &l.o, &l.gate_up, &l.down}) add(*w);
+  }
+  mx::eval(all);
+  for (const auto& a : all) m.weight_bytes_ += a.nbytes();
+  return m;
+}
+
+mx::array Phi3Model::attention(const mx::array& x, const Layer& layer, int index, KVCache& cache) const {
+  const int B = x.shape(0), L = x.shape(1);
+  const int H = config_.num_attention_heads, KV = config_.num_key_value_heads, hd = config_.head_dim;
+  auto qkv = kernels::linear(x, layer.qkv);
+  auto parts = mx::split(qkv, mx::Shape{H * hd, H * hd + KV * hd}, -1);
+  auto heads = [&](const mx::array& a, int n) {
+    return mx::transpose(mx::reshape(a, {B, L, n, hd}), {0, 2, 1, 3});
+  };
+  const int offset = cache.offset();
+  const int total = offset + L;
+  auto q = rope_.apply(heads(parts[0], H), offset, total);
+  auto k = rope_.apply(heads(parts[1], KV), offset, total);
+  auto [keys, values] = cache.update(index, k, heads(parts[2], KV));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  auto out = mx::fast::scaled_dot_product_attention(q, keys, values, scale, L > 1 ? "causal" : "");
+  out = mx::reshape(mx::transpose(out, {0, 2, 1, 3}), {B, L, H * hd});
+  return kernels::linear(out, layer.o);
+}
+
+mx::array Phi3Model::forward(const mx::array& tokens, KVCache& cache, bool last_only) const {
+  const float eps = config_.rms_norm_eps;
+  auto h = kernels::embedding_rows(tokens, *embed_, dtype_);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const auto& layer = layers_[i];
+    h = mx::add(h, attention(mx::fast::rms_norm(h, layer.input_norm, eps), layer, static_cast<int>(i), cache));
+    auto gate_up = kernels::linear(mx::fast::rms_norm(h, layer.post_attention_norm, eps), layer.gate_up);
+    auto halves = mx::split(gate_up, 2, -1);
+    auto swiglu = mx::multiply(mx::multiply(halves[0], mx::sigmoid(halves[0])), halves[1]);
+    h = mx::add(h, kernels::linear(swiglu, layer.down));
+  }
+  if (last_only && h.shape(1) > 1) {
+    const int L = h.shape(1);
+    h = mx::slice(h, {0, L - 1, 0}, {h.shape(0), L, h.shape(2)});
+  }
+  h = mx::fast::rms_norm(h, *final_norm_, eps);
+  return kernels::linear(h, lm_head_ ? *lm_head_ : *embed_);
+}
+
+}  // namespace pensieve::model

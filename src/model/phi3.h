@@ -1,0 +1,58 @@
+#pragma once
+// Phi-3 (Phi3ForCausalLM) on MLX: fused qkv and gate_up projections, RMSNorm, SwiGLU, rotary
+// embedding with LongRoPE, grouped-query attention, optionally tied embeddings. Weights may be
+// MLX affine-quantized (any per-module bits/group size the config gives) or plain float.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <mlx/mlx.h>
+
+#include "kernels/linear.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/rope.h"
+
+namespace pensieve::model {
+
+struct LoadOptions {
+  // Activation dtype. Unset: float32 on the CPU (MLX emulates float16 there element by element),
+  // the weights' own float dtype on a GPU.
+  std::optional<mlx::core::Dtype> dtype;
+};
+
+class Phi3Model {
+ public:
+  // Reads config.json and the safetensors weights of `dir`, checking every expected tensor's
+  // presence, shape and dtype against the config. Throws pensieve::Error naming the problem.
+  static Phi3Model load(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+  // tokens: [B, L] int32 at positions cache.offset()… → logits [B, L, vocab] (or [B, 1, vocab]
+  // for the last position only, which skips the lm_head on the rest of a prompt chunk).
+  mlx::core::array forward(const mlx::core::array& tokens, KVCache& cache, bool last_only = true) const;
+
+  KVCache make_cache() const { return KVCache(config_.num_hidden_layers); }
+  const ModelConfig& config() const { return config_; }
+  mlx::core::Dtype dtype() const { return dtype_; }
+  std::size_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  struct Layer {
+    mlx::core::array input_norm, post_attention_norm;
+    kernels::LinearWeight qkv, o, gate_up, down;
+  };
+  Phi3Model(ModelConfig config, Rope rope, mlx::core::Dtype dtype);
+
+  mlx::core::array attention(const mlx::core::array& x, const Layer& layer, int index, KVCache& cache) const;
+
+  ModelConfig config_;
+  Rope rope_;
+  mlx::core::Dtype dtype_;
+  std::optional<kernels::LinearWeight> embed_, lm_head_;
+  std::optional<mlx::core::array> final_norm_;
+  std::vector<Layer> layers_;
+  std::size_t weight_bytes_ = 0;
+};
+
+}  // namespace pensieve::model

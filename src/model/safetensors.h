@@ -1,0 +1,31 @@
+#pragma once
+// Reading safetensors files (single or sharded with model.safetensors.index.json) into MLX
+// arrays. The header of every file is checked by Pensieve before MLX sees it — offsets inside
+// the file, sizes matching shape × dtype, no overlaps — so a truncated or malformed file is a
+// clear error, never a crash or a read past the end.
+#include <filesystem>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <mlx/mlx.h>
+
+namespace pensieve::model {
+
+struct TensorInfo {
+  std::string dtype;       // safetensors spelling: F32, F16, BF16, U32, ...
+  std::vector<int> shape;
+};
+
+// Validates one file's header and returns its tensor table; throws pensieve::Error naming the
+// file and the problem.
+std::unordered_map<std::string, TensorInfo> read_safetensors_header(const std::filesystem::path& file);
+
+// The weight files of a model directory: model.safetensors.index.json's shards when present,
+// else every *.safetensors file. Throws when there are none or a listed shard is missing.
+std::vector<std::filesystem::path> weight_files(const std::filesystem::path& model_dir);
+
+// Loads every tensor of the directory's weight files (validated first). Names must be unique.
+std::unordered_map<std::string, mlx::core::array> load_weights(const std::filesystem::path& model_dir);
+
+}  // namespace pensieve::model
