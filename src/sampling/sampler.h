@@ -45,8 +45,7 @@ struct SamplingParams {
 
 class Sampler {
  public:
-  explicit Sampler(SamplingParams params);
-  // Validates `params` (throws pensieve::Error).
+  explicit Sampler(SamplingParams params);  // validates `params` (throws pensieve::Error)
   // `logits` is modified in place (bias, penalties, temperature); `history` holds the ids the
   // penalties apply to (prompt and generated so far, the caller decides), oldest first.
   // NaN logits count as -inf; throws pensieve::Error when no token has a usable logit.
@@ -64,7 +63,8 @@ class Sampler {
 // Watches generated text for stop strings that may span tokens. `push` returns the text that is
 // safe to emit now (nothing that could still be the start of a stop string is released early);
 // once a stop string is seen, `stopped()` is true, the text before it is returned and the stop
-// string itself is never emitted.
+// string itself is never emitted. When several could match, the one complete earliest in the text
+// wins (then the longer one), so the result never depends on how the text was split into pushes.
 class StopStringMatcher {
  public:
   explicit StopStringMatcher(std::vector<std::string> stops);

@@ -104,8 +104,8 @@ TEST(Truncation, MinPMatchesTheDefinition) {
   }
 }
 
-// "Well under 1 ms" per token at 32064 entries. The bound is loose (shared, maybe sanitized
-// machines) and only catches an accidental full sort or quadratic step; the figures are printed.
+// "Well under 1 ms" per token at 32064 entries. The bound is loose (shared machines) and only
+// catches an accidental full sort or quadratic step; the figures are printed.
 TEST(Truncation, OneSampleAtFullVocabularyIsFast) {
   struct Case {
     const char* name;
@@ -131,7 +131,7 @@ TEST(Truncation, OneSampleAtFullVocabularyIsFast) {
     pensieve::sampling::Sampler sampler(params);
     const std::vector<float>& base = c.spread > 10.0f ? base_flat : base_sharp;
     std::vector<float> logits;
-    constexpr int kRounds = 200;
+    constexpr int kRounds = 100;
     std::chrono::nanoseconds spent{0};
     for (int i = 0; i < kRounds; ++i) {
       logits = base;  // copying is the caller's cost, left out of the timing
@@ -141,7 +141,11 @@ TEST(Truncation, OneSampleAtFullVocabularyIsFast) {
     }
     const double micros = std::chrono::duration<double, std::micro>(spent).count() / kRounds;
     std::printf("  sample() at vocab %zu, %s: %.1f us\n", kVocab, c.name, micros);
-    EXPECT_LT(micros, 20000.0) << c.name;
+#ifdef NDEBUG
+    EXPECT_LT(micros, 5000.0) << c.name;
+#else  // unoptimised, maybe sanitized: about 10-20x slower
+    EXPECT_LT(micros, 100000.0) << c.name;
+#endif
   }
 }
 
