@@ -64,31 +64,51 @@ Phi3Model Phi3Model::load(const std::filesystem::path& dir, const LoadOptions& o
   return m;
 }
 
-mx::array Phi3Model::attention(const mx::array& x, const Layer& layer, int index, KVCache& cache) const {
+mx::array Phi3Model::attention(const mx::array& x, const Layer& layer, int index,
+                               std::span<KVCache* const> caches) const {
   const int B = x.shape(0), L = x.shape(1);
   const int H = config_.num_attention_heads, KV = config_.num_key_value_heads, hd = config_.head_dim;
   auto qkv = kernels::linear(x, layer.qkv);
   auto parts = mx::split(qkv, mx::Shape{H * hd, H * hd + KV * hd}, -1);
   auto heads = [&](const mx::array& a, int n) {
-    return mx::transpose(mx::reshape(a, {B, L, n, hd}), {0, 2, 1, 3});
+    return mx::transpose(mx::reshape(a, {a.shape(0), L, n, hd}), {0, 2, 1, 3});
   };
-  const int offset = cache.offset();
-  const int total = offset + L;
-  auto q = rope_.apply(heads(parts[0], H), offset, total);
-  auto k = rope_.apply(heads(parts[1], KV), offset, total);
-  auto [keys, values] = cache.update(index, k, heads(parts[2], KV));
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  auto out = mx::fast::scaled_dot_product_attention(q, keys, values, scale, L > 1 ? "causal" : "");
+  auto one_sequence = [&](const mx::array& q_in, const mx::array& k_in, const mx::array& v_in, KVCache& cache) {
+    const int offset = cache.offset();
+    const int total = offset + L;
+    auto q = rope_.apply(heads(q_in, H), offset, total);
+    auto k = rope_.apply(heads(k_in, KV), offset, total);
+    auto [keys, values] = cache.update(index, k, heads(v_in, KV));
+    return mx::fast::scaled_dot_product_attention(q, keys, values, scale, L > 1 ? "causal" : "");
+  };
+  mx::array out = mx::array(0.0f);
+  if (B == 1) {
+    out = one_sequence(parts[0], parts[1], parts[2], *caches[0]);
+  } else {
+    auto qs = mx::split(parts[0], B, 0), ks = mx::split(parts[1], B, 0), vs = mx::split(parts[2], B, 0);
+    std::vector<mx::array> outs;
+    outs.reserve(B);
+    for (int b = 0; b < B; ++b) outs.push_back(one_sequence(qs[b], ks[b], vs[b], *caches[b]));
+    out = mx::concatenate(outs, 0);
+  }
   out = mx::reshape(mx::transpose(out, {0, 2, 1, 3}), {B, L, H * hd});
   return kernels::linear(out, layer.o);
 }
 
 mx::array Phi3Model::forward(const mx::array& tokens, KVCache& cache, bool last_only) const {
+  KVCache* one[] = {&cache};
+  return forward(tokens, std::span<KVCache* const>(one), last_only);
+}
+
+mx::array Phi3Model::forward(const mx::array& tokens, std::span<KVCache* const> caches, bool last_only) const {
+  if (tokens.ndim() != 2 || tokens.shape(0) != static_cast<int>(caches.size()))
+    throw Error("forward: tokens must be [batch, length] with one cache per row");
   const float eps = config_.rms_norm_eps;
   auto h = kernels::embedding_rows(tokens, *embed_, dtype_);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const auto& layer = layers_[i];
-    h = mx::add(h, attention(mx::fast::rms_norm(h, layer.input_norm, eps), layer, static_cast<int>(i), cache));
+    h = mx::add(h, attention(mx::fast::rms_norm(h, layer.input_norm, eps), layer, static_cast<int>(i), caches));
     auto gate_up = kernels::linear(mx::fast::rms_norm(h, layer.post_attention_norm, eps), layer.gate_up);
     auto halves = mx::split(gate_up, 2, -1);
     auto swiglu = mx::multiply(mx::multiply(halves[0], mx::sigmoid(halves[0])), halves[1]);

@@ -4,6 +4,7 @@
 // MLX affine-quantized (any per-module bits/group size the config gives) or plain float.
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ class Phi3Model {
   // tokens: [B, L] int32 at positions cache.offset()… → logits [B, L, vocab] (or [B, 1, vocab]
   // for the last position only, which skips the lm_head on the rest of a prompt chunk).
   mlx::core::array forward(const mlx::core::array& tokens, KVCache& cache, bool last_only = true) const;
+  // The batched form: row b of tokens continues the sequence held in caches[b]. The linear
+  // layers (nearly all the work) run once for the whole batch; attention runs per sequence since
+  // each has its own length.
+  mlx::core::array forward(const mlx::core::array& tokens, std::span<KVCache* const> caches,
+                           bool last_only = true) const;
 
   KVCache make_cache() const { return KVCache(config_.num_hidden_layers); }
   const ModelConfig& config() const { return config_; }
@@ -44,7 +50,8 @@ class Phi3Model {
   };
   Phi3Model(ModelConfig config, Rope rope, mlx::core::Dtype dtype);
 
-  mlx::core::array attention(const mlx::core::array& x, const Layer& layer, int index, KVCache& cache) const;
+  mlx::core::array attention(const mlx::core::array& x, const Layer& layer, int index,
+                             std::span<KVCache* const> caches) const;
 
   ModelConfig config_;
   Rope rope_;
