@@ -1,7 +1,7 @@
 #pragma once
-// Single-sequence text generation: chunked prefill, then a decode loop that builds step n+1's
-// graph while step n evaluates (mx::async_eval) when the next token can be chosen on the device,
-// sampling on the host otherwise; stops on EOS ids, max tokens or a stop string.
+// Single-sequence text generation (the `run` and `bench` commands): chunked prefill, then a
+// decode loop that builds step n+1's graph while step n evaluates (mx::async_eval) when the next
+// token can be chosen on the device, sampling on the host otherwise.
 #include <functional>
 #include <optional>
 #include <string>
@@ -10,23 +10,11 @@
 
 #include <mlx/mlx.h>
 
+#include "engine/request.h"
 #include "model/phi3.h"
-#include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace pensieve::engine {
-
-struct GenerationRequest {
-  std::vector<int32_t> prompt;
-  sampling::SamplingParams sampling;
-  int max_tokens = 256;
-  std::vector<std::string> stop;  // stop strings; never part of the output
-  int prefill_chunk = 512;        // prompt positions per forward pass (bounds prefill memory)
-  bool ignore_eos = false;        // benchmarks: always produce max_tokens
-};
-
-enum class FinishReason { eos, max_tokens, stop_string, cancelled };
-const char* to_string(FinishReason r);
 
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids, EOS excluded
@@ -39,6 +27,14 @@ struct GenerationResult {
 // Receives text as it becomes final; returning false cancels the generation.
 using TextCallback = std::function<bool(std::string_view)>;
 
+// Every id that ends generation for this model: the tokenizer's and the config's.
+std::vector<int32_t> eos_ids_of(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer);
+
+// Runs the prompt through the model in chunks of `chunk` positions; returns the logits of the
+// last position, [1, 1, V]. Evaluates the cache between chunks so memory stays bounded.
+mlx::core::array prefill(const model::Phi3Model& model, const std::vector<int32_t>& tokens,
+                         model::KVCache& cache, int chunk);
+
 class Generator {
  public:
   Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer);
@@ -49,9 +45,6 @@ class Generator {
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
 
  private:
-  // Runs the prompt through the model in chunks; returns the last position's logits [1, 1, V].
-  mlx::core::array prefill(const std::vector<int32_t>& prompt, model::KVCache& cache, int chunk) const;
-
   const model::Phi3Model& model_;
   const tokenizer::Tokenizer& tokenizer_;
   std::vector<int32_t> eos_ids_;
