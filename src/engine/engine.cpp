@@ -1,0 +1,318 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "engine/generator.h"
+#include "engine/sequence.h"
+#include "sampling/logprobs.h"
+
+namespace pensieve::engine {
+namespace mx = mlx::core;
+using Clock = std::chrono::steady_clock;
+
+struct Engine::Job {
+  std::shared_ptr<RequestHandle> handle;
+  GenerationRequest request;
+  std::unique_ptr<Sequence> seq;
+  Clock::time_point submitted = Clock::now();
+  std::optional<Clock::time_point> first_token, last_token;
+  std::size_t kv_estimate = 0;
+};
+
+namespace {
+
+// MemAvailable of /proc/meminfo (Linux); 0 where unknown.
+std::size_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::size_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 0;
+}
+
+std::size_t round_up(std::size_t n, std::size_t step) { return (n + step - 1) / step * step; }
+
+Event error_event(const std::string& message) {
+  Event e;
+  e.kind = Event::Kind::error;
+  e.error = message;
+  return e;
+}
+
+}  // namespace
+
+Engine::Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, EngineOptions options)
+    : model_(model),
+      tokenizer_(tokenizer),
+      options_(options),
+      eos_ids_(eos_ids_of(model, tokenizer)),
+      prefix_cache_(0) {
+  const auto& c = model.config();
+  kv_bytes_per_token_ = 2ull * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * mx::size_of(model.dtype());
+  if (options_.kv_budget_bytes == 0) {
+    std::size_t avail = available_memory_bytes();
+    options_.kv_budget_bytes = avail > 0 ? avail / 2 : (std::size_t{4} << 30);
+  }
+  if (options_.prefix_cache_bytes == 0) options_.prefix_cache_bytes = options_.kv_budget_bytes / 4;
+  prefix_cache_.set_budget(options_.prefix_cache_bytes);
+  const std::size_t by_budget = options_.kv_budget_bytes / kv_bytes_per_token_;
+  std::size_t ctx = static_cast<std::size_t>(c.max_position_embeddings);
+  if (options_.context_size > 0) ctx = std::min(ctx, static_cast<std::size_t>(options_.context_size));
+  context_size_ = static_cast<int>(std::min(ctx, by_budget));
+  if (context_size_ < 16) throw Error("the KV memory budget leaves no room for a context");
+  options_.max_batch = std::max(1, options_.max_batch);
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() { shutdown(); }
+
+std::size_t Engine::job_kv_estimate(const Job& job) const {
+  const std::size_t positions = job.request.prompt.size() + static_cast<std::size_t>(job.request.max_tokens);
+  return round_up(positions, 256) * kv_bytes_per_token_;
+}
+
+std::shared_ptr<RequestHandle> Engine::submit(GenerationRequest request) {
+  const int vocab = model_.config().vocab_size;
+  if (request.prompt.empty()) throw Error("the prompt is empty");
+  for (int32_t id : request.prompt)
+    if (id < 0 || id >= vocab) throw Error("token id " + std::to_string(id) + " is outside the vocabulary");
+  const int prompt_len = static_cast<int>(request.prompt.size());
+  if (prompt_len >= context_size_)
+    throw Error("the prompt has " + std::to_string(prompt_len) + " tokens; the context holds " +
+                std::to_string(context_size_));
+  request.sampling.validate(static_cast<std::size_t>(vocab));
+  request.max_tokens = std::clamp(request.max_tokens, 0, context_size_ - prompt_len);
+  if (request.prefill_chunk <= 0) request.prefill_chunk = options_.prefill_chunk;
+
+  auto job = std::make_unique<Job>();
+  job->handle = std::make_shared<RequestHandle>();
+  job->request = std::move(request);
+  job->kv_estimate = job_kv_estimate(*job);
+  auto handle = job->handle;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw Overloaded("the server is shutting down");
+    if (static_cast<int>(waiting_.size()) >= options_.max_queue)
+      throw Overloaded("the request queue is full (" + std::to_string(options_.max_queue) + " waiting)");
+    waiting_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+  return handle;
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s;
+  {
+    std::lock_guard lock(mutex_);
+    s.queued = static_cast<int>(waiting_.size());
+  }
+  s.active = active_count_.load();
+  s.kv_bytes = kv_in_use_.load();
+  s.kv_budget_bytes = options_.kv_budget_bytes;
+  s.prefix_cache_bytes = prefix_bytes_.load();
+  s.prefix_cache_entries = prefix_entries_.load();
+  s.prefix_cache_hits = prefix_hits_.load();
+  s.prefix_cached_tokens = prefix_tokens_.load();
+  s.prompt_tokens = prompt_tokens_.load();
+  s.generated_tokens = generated_tokens_.load();
+  s.requests_finished = finished_.load();
+  return s;
+}
+
+void Engine::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Engine::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !waiting_.empty() || !active_.empty(); });
+      if (stopping_) {
+        for (auto& job : waiting_) job->handle->events.push(error_event("the server is shutting down"));
+        waiting_.clear();
+        break;
+      }
+    }
+    try {
+      admit();
+      step();
+    } catch (const std::exception& e) {
+      log::error(std::string("engine step failed: ") + e.what());
+      fail_all(e.what());
+      mx::clear_cache();
+    }
+  }
+  fail_all("the server is shutting down");
+}
+
+void Engine::admit() {
+  std::lock_guard lock(mutex_);
+  const std::size_t budget = options_.kv_budget_bytes;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    Job& job = **it;
+    if (job.handle->cancelled()) {
+      it = waiting_.erase(it);
+      continue;
+    }
+    if (static_cast<int>(active_.size()) >= options_.max_batch) break;
+    // An estimate larger than the whole budget still runs alone rather than never.
+    if (!active_.empty() && kv_in_use_.load() + job.kv_estimate > budget) break;
+    int cached = 0;
+    auto cache = model_.make_cache();
+    if (auto hit = prefix_cache_.lookup(job.request.prompt)) {
+      cache = std::move(hit->cache);
+      cached = hit->tokens;
+      prefix_hits_++;
+      prefix_tokens_ += static_cast<std::uint64_t>(cached);
+    }
+    job.seq = std::make_unique<Sequence>(job.request, tokenizer_, eos_ids_, std::move(cache), cached);
+    prompt_tokens_ += job.request.prompt.size();
+    kv_in_use_ += job.kv_estimate;
+    active_.push_back(std::move(*it));
+    it = waiting_.erase(it);
+  }
+  active_count_ = static_cast<int>(active_.size());
+}
+
+void Engine::step() {
+  for (auto& job : active_)
+    if (job->handle->cancelled()) job->seq->cancel();
+  prefill_one();
+  decode_all();
+  retire_finished();
+}
+
+void Engine::prefill_one() {
+  auto it = std::find_if(active_.begin(), active_.end(),
+                         [](const auto& j) { return !j->seq->finished() && j->seq->prefilling(); });
+  if (it == active_.end()) return;
+  Job& job = **it;
+  auto chunk = job.seq->take_prefill_chunk(job.request.prefill_chunk);
+  mx::array ids(chunk.data(), {1, static_cast<int>(chunk.size())}, mx::int32);
+  auto logits = model_.forward(ids, job.seq->cache(), /*last_only=*/true);
+  if (job.seq->prefilling()) {
+    mx::eval(job.seq->cache().state());  // keep the graph one chunk deep
+    return;
+  }
+  choose_and_accept(logits, {&job});
+}
+
+void Engine::decode_all() {
+  std::vector<Job*> batch;
+  std::vector<model::KVCache*> caches;
+  std::vector<int32_t> last;
+  for (auto& job : active_) {
+    if (job->seq->finished() || job->seq->prefilling() || !job->first_token) continue;
+    batch.push_back(job.get());
+    caches.push_back(&job->seq->cache());
+    last.push_back(job->seq->last_token());
+  }
+  if (batch.empty()) return;
+  mx::array tokens(last.data(), {static_cast<int>(last.size()), 1}, mx::int32);
+  auto logits = model_.forward(tokens, std::span<model::KVCache* const>(caches), /*last_only=*/true);
+  choose_and_accept(logits, batch);
+}
+
+void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>& jobs) {
+  const int B = static_cast<int>(jobs.size());
+  const int V = logits.shape(-1);
+  auto rows = mx::reshape(logits, {B, V});
+  const bool on_device = std::all_of(jobs.begin(), jobs.end(), [](const Job* j) {
+    return j->request.sampling.is_plain_greedy() && j->request.top_logprobs < 0;
+  });
+  std::vector<TokenInfo> chosen(static_cast<std::size_t>(B));
+  if (on_device) {
+    auto ids = mx::astype(mx::argmax(rows, -1), mx::int32);
+    mx::eval(ids);
+    for (int b = 0; b < B; ++b) chosen[b].id = ids.data<int32_t>()[b];
+  } else {
+    auto host = mx::astype(rows, mx::float32);
+    mx::eval(host);
+    std::vector<float> row(static_cast<std::size_t>(V));
+    for (int b = 0; b < B; ++b) {
+      const float* p = host.data<float>() + static_cast<std::size_t>(b) * V;
+      row.assign(p, p + V);
+      Job& job = *jobs[b];
+      if (job.request.top_logprobs > 0)
+        chosen[b].top = sampling::top_logprobs(row, job.request.top_logprobs);
+      chosen[b].id = job.seq->sampler().sample(row, job.seq->history());
+      if (job.request.top_logprobs >= 0)
+        chosen[b].logprob = sampling::token_logprob(std::span<const float>(p, static_cast<std::size_t>(V)), chosen[b].id);
+    }
+  }
+  const auto now = Clock::now();
+  for (int b = 0; b < B; ++b) {
+    Job& job = *jobs[b];
+    if (!job.first_token) {
+      job.first_token = now;
+      time_to_first_token.observe(std::chrono::duration<double>(now - job.submitted).count());
+    } else {
+      inter_token_latency.observe(std::chrono::duration<double>(now - *job.last_token).count());
+    }
+    job.last_token = now;
+    Event e;
+    e.text = job.seq->accept(chosen[b].id);
+    e.tokens.push_back(std::move(chosen[b]));
+    job.handle->events.push(std::move(e));
+  }
+}
+
+void Engine::retire_finished() {
+  for (auto it = active_.begin(); it != active_.end();) {
+    Job& job = **it;
+    if (!job.seq->finished()) {
+      ++it;
+      continue;
+    }
+    Sequence& seq = *job.seq;
+    if (auto tail = seq.flush(); !tail.empty()) {
+      Event t;
+      t.text = std::move(tail);
+      job.handle->events.push(std::move(t));
+    }
+    Event done;
+    done.kind = Event::Kind::done;
+    done.finish = seq.finish_reason();
+    done.stop_string = seq.stop_string();
+    done.usage = Usage{static_cast<int>(job.request.prompt.size()), seq.cached_prompt_tokens(),
+                       static_cast<int>(seq.generated().size())};
+    if (job.first_token)
+      done.time_to_first_token_s = std::chrono::duration<double>(*job.first_token - job.submitted).count();
+    generated_tokens_ += seq.generated().size();
+    finished_++;
+    if (seq.finish_reason() != FinishReason::cancelled) {
+      auto& cache = seq.cache();
+      std::vector<int32_t> tokens(seq.history().begin(), seq.history().begin() + cache.offset());
+      prefix_cache_.insert(std::move(tokens), std::move(cache));
+      prefix_bytes_ = prefix_cache_.bytes();
+      prefix_entries_ = prefix_cache_.entries();
+    }
+    job.handle->events.push(std::move(done));
+    kv_in_use_ -= job.kv_estimate;
+    it = active_.erase(it);
+  }
+  active_count_ = static_cast<int>(active_.size());
+}
+
+void Engine::fail_all(const std::string& message) {
+  for (auto& job : active_) job->handle->events.push(error_event(message));
+  active_.clear();
+  kv_in_use_ = 0;
+  active_count_ = 0;
+}
+
+}  // namespace pensieve::engine

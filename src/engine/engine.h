@@ -1,0 +1,120 @@
+#pragma once
+// The serving engine: one thread owns the model and MLX; request threads submit work and read
+// events from their own channel. Continuous batching: every step runs one prefill chunk of one
+// waiting prompt (so a long prompt never stalls running streams for long) and one batched decode
+// step for every sequence past its prompt; sequences join and leave between steps. Admission is
+// bounded by a KV-memory budget and a queue length; finished sequences leave their KV cache in
+// the prefix cache.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/metrics.h"
+#include "engine/events.h"
+#include "engine/prefix_cache.h"
+#include "engine/request.h"
+#include "model/phi3.h"
+#include "tokenizer/tokenizer.h"
+
+namespace pensieve::engine {
+
+struct EngineOptions {
+  int max_batch = 8;                  // sequences decoding together
+  int max_queue = 64;                 // requests waiting for a slot; beyond → Overloaded
+  std::size_t kv_budget_bytes = 0;    // KV memory for running sequences; 0 → derived from RAM
+  std::size_t prefix_cache_bytes = 0; // KV kept for reuse; 0 → a quarter of the KV budget
+  int prefill_chunk = 256;
+  int context_size = 0;               // 0 → the model's max_position_embeddings, capped by the budget
+};
+
+// Thrown by submit when the queue is full; the server answers 529 / 429 with Retry-After.
+class Overloaded : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class RequestHandle {
+ public:
+  EventChannel events;
+  void cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+struct EngineStats {
+  int active = 0;
+  int queued = 0;
+  std::size_t kv_bytes = 0;
+  std::size_t kv_budget_bytes = 0;
+  std::size_t prefix_cache_bytes = 0;
+  std::size_t prefix_cache_entries = 0;
+  std::uint64_t prefix_cache_hits = 0;
+  std::uint64_t prefix_cached_tokens = 0;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t generated_tokens = 0;
+  std::uint64_t requests_finished = 0;
+};
+
+class Engine {
+ public:
+  Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a request. Throws pensieve::Error for a request that can never run (empty prompt,
+  // prompt longer than the context, bad sampling parameters) and Overloaded when the queue is full.
+  // max_tokens is clamped to what fits in the context and the KV budget.
+  std::shared_ptr<RequestHandle> submit(GenerationRequest request);
+
+  EngineStats stats() const;
+  int context_size() const { return context_size_; }
+  std::size_t kv_bytes_per_token() const { return kv_bytes_per_token_; }
+  // Stops taking work; running and queued requests end with an error event.
+  void shutdown();
+
+  metrics::Histogram time_to_first_token{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
+  metrics::Histogram inter_token_latency{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
+
+ private:
+  struct Job;
+  void loop();
+  void admit();
+  void step();
+  void prefill_one();
+  void decode_all();
+  void retire_finished();
+  void fail_all(const std::string& message);
+  // Chooses the next token of each row of logits [B, 1, V] for jobs[b] and hands it over.
+  void choose_and_accept(const mlx::core::array& logits, const std::vector<Job*>& jobs);
+  std::size_t job_kv_estimate(const Job& job) const;
+
+  const model::Phi3Model& model_;
+  const tokenizer::Tokenizer& tokenizer_;
+  EngineOptions options_;
+  std::vector<int32_t> eos_ids_;
+  std::size_t kv_bytes_per_token_;
+  int context_size_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Job>> waiting_;  // guarded by mutex_
+  bool stopping_ = false;                     // guarded by mutex_
+  std::atomic<int> active_count_{0};
+  std::atomic<std::size_t> kv_in_use_{0};
+
+  std::vector<std::unique_ptr<Job>> active_;  // engine thread only
+  PrefixCache prefix_cache_;                  // engine thread only
+  std::atomic<std::uint64_t> prefix_hits_{0}, prefix_tokens_{0}, prompt_tokens_{0}, generated_tokens_{0},
+      finished_{0};
+  std::atomic<std::size_t> prefix_bytes_{0}, prefix_entries_{0};
+  std::thread thread_;
+};
+
+}  // namespace pensieve::engine
