@@ -1,0 +1,93 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+
+#include "api/chat.h"
+#include "common/log.h"
+#include "server/auth.h"
+#include "server/errors.h"
+#include "server/json_body.h"
+
+namespace pensieve::server {
+using nlohmann::json;
+
+bool is_openai_path(const std::string& path) {
+  return path.rfind("/v1/chat/", 0) == 0 || path.rfind("/v1/completions", 0) == 0 ||
+         path.rfind("/v1/models", 0) == 0 || path == "/tokenize" || path == "/detokenize";
+}
+
+HttpServer::HttpServer(ServerOptions options, ModelHost& host)
+    : options_(std::move(options)), host_(host), http_(std::make_unique<httplib::Server>()) {
+  const int threads = options_.http_threads;
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  http_->set_payload_max_length(options_.max_body_bytes);
+  http_->set_read_timeout(60, 0);
+  http_->set_write_timeout(60, 0);
+  http_->set_keep_alive_max_count(1000);
+
+  // Authentication before routing; /health and the web page stay open.
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/health" || req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
+    if (!authorized(req)) {
+      write_error(res, req.path, api::ApiError(api::ErrorKind::authentication, "invalid or missing API key"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Statuses httplib sets itself (unknown route, body too large, bad request line) get a body
+  // in the dialect's own error shape.
+  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    switch (res.status) {
+      case 404: write_error(res, req.path, api::ApiError(api::ErrorKind::not_found, "no route " + req.method + " " + req.path)); break;
+      case 413: write_error(res, req.path, api::ApiError(api::ErrorKind::request_too_large, "the request body is too large")); break;
+      case 405: write_error(res, req.path, api::ApiError(api::ErrorKind::invalid_request, "method not allowed")); break;
+      default: write_error(res, req.path, api::ApiError(api::ErrorKind::invalid_request, "bad request"), res.status); break;
+    }
+  });
+  http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const api::ApiError& e) {
+      write_error(res, req.path, e);
+    } catch (const std::exception& e) {
+      log::error(std::string("request failed: ") + e.what());
+      write_error(res, req.path, api::ApiError(api::ErrorKind::internal, e.what()));
+    }
+  });
+  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    requests_.add("route=\"" + req.path + "\",status=\"" + std::to_string(res.status) + "\"");
+    log::debug(req.method + " " + req.path + " " + std::to_string(res.status));
+  });
+  add_routes();
+}
+
+HttpServer::~HttpServer() = default;
+
+bool HttpServer::authorized(const httplib::Request& req) const {
+  if (options_.api_key.empty()) return true;
+  const std::string x_api_key = req.get_header_value("x-api-key");
+  const std::string authorization = req.get_header_value("Authorization");
+  return constant_time_equal(options_.api_key, presented_key(x_api_key, authorization));
+}
+
+bool HttpServer::listen() { return http_->listen(options_.host, options_.port); }
+
+int HttpServer::bind() {
+  if (options_.port == 0) return http_->bind_to_any_port(options_.host);
+  return http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+}
+
+bool HttpServer::listen_after_bind() { return http_->listen_after_bind(); }
+
+void HttpServer::stop() { http_->stop(); }
+
+void HttpServer::add_routes() {
+  add_admin_routes();
+  add_anthropic_routes();
+  add_openai_routes();
+}
+
+}  // namespace pensieve::server

@@ -1,0 +1,50 @@
+#pragma once
+// The HTTP front: routes, authentication, body limits, error shapes per dialect, SSE streaming,
+// /health and /metrics. It translates with api/ and talks to the engine through ModelHost;
+// it never touches MLX.
+#include <memory>
+#include <string>
+
+#include "common/metrics.h"
+#include "server/model_host.h"
+#include "server/options.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace pensieve::server {
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, ModelHost& host);
+  ~HttpServer();
+
+  // Binds and serves until stop(); false when the address cannot be bound.
+  bool listen();
+  // Binds only (port 0 picks a free one); returns the bound port or -1.
+  int bind();
+  bool listen_after_bind();
+  void stop();
+
+ private:
+  void add_routes();
+  void add_admin_routes();
+  void add_anthropic_routes();
+  void add_openai_routes();
+  bool authorized(const httplib::Request& req) const;
+  void require_ready() const;  // throws ApiError while loading or after a failed load
+  std::string metrics_text() const;
+
+  ServerOptions options_;
+  ModelHost& host_;
+  std::unique_ptr<httplib::Server> http_;
+  metrics::LabeledCounter requests_;  // route, status
+};
+
+// Which error shape a path answers in.
+bool is_openai_path(const std::string& path);
+
+}  // namespace pensieve::server
