@@ -69,9 +69,12 @@ class StreamDecoder {
  private:
   const Tokenizer* tokenizer_;
   bool skip_special_;
+  // A window of the ids pushed so far (skipped special tokens left out): ids_[0, window_start_)
+  // were returned already and stay only as context, so that the decoder sees each new token as
+  // it would mid-sequence (SentencePiece strips a leading space only at the very start).
   std::vector<TokenId> ids_;
-  std::size_t emitted_bytes_ = 0;   // bytes of decode(ids_) already returned
-  std::size_t window_start_ = 0;    // ids_ before this no longer influence new text
+  std::size_t window_start_ = 0;
+  std::string prefix_text_;  // decode(ids_[0, window_start_)), already returned
 };
 
 }  // namespace pensieve::tokenizer
