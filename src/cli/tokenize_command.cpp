@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_source.h"
 #include "common/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -21,15 +22,6 @@ namespace {
 using nlohmann::json;
 using tokenizer::TokenId;
 using tokenizer::Tokenizer;
-
-// -m MODEL → the model's local directory. Only local directories for now.
-std::filesystem::path resolve_model_dir(const std::string& model) {
-  const std::filesystem::path dir(model);
-  if (!std::filesystem::is_directory(dir)) {
-    throw Error("model " + model + " is not a local directory (expected a folder with tokenizer.json)");
-  }
-  return dir;
-}
 
 std::string to_json(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
