@@ -11,11 +11,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "pensieve 0.1.0");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
-      ->envname("PENSIEVE_LOG_LEVEL");
+      ->envname("PENSIEVE_LOG_LEVEL")
+      ->trigger_on_parse()
+      ->each([](const std::string& v) { pensieve::log::set_level(pensieve::log::parse_level(v)); });
   pensieve::cli::add_run_command(app);
   pensieve::cli::add_tokenize_commands(app);
   pensieve::cli::add_template_command(app);
   pensieve::cli::add_bench_command(app);
+  pensieve::cli::add_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,88 @@
+// `pensieve serve`: load (or first download) the model and serve the Anthropic and OpenAI APIs.
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/model_source.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "server/http_server.h"
+#include "server/model_host.h"
+
+namespace pensieve::cli {
+namespace {
+
+constexpr const char* kDefaultModel = "mlx-community/Phi-3-mini-128k-instruct-4bit";
+
+struct ServeOptions {
+  std::string model = kDefaultModel;
+  server::ServerOptions server;
+  double kv_budget_gb = 0;
+  double prefix_cache_gb = 0;
+};
+
+server::HttpServer* g_server = nullptr;
+
+extern "C" void on_stop_signal(int) {
+  // httplib's stop() only flips flags and shuts the listening socket: safe enough here.
+  if (g_server) g_server->stop();
+}
+
+void serve(ServeOptions o) {
+  if (o.kv_budget_gb > 0) o.server.engine.kv_budget_bytes = static_cast<std::size_t>(o.kv_budget_gb * (1u << 30));
+  if (o.prefix_cache_gb > 0)
+    o.server.engine.prefix_cache_bytes = static_cast<std::size_t>(o.prefix_cache_gb * (1u << 30));
+  server::ModelHost host(o.model, [model = o.model] { return resolve_model_dir(model); }, o.server.engine);
+  server::HttpServer http(o.server, host);
+  const int port = http.bind();
+  if (port < 0) throw Error("cannot listen on " + o.server.host + ":" + std::to_string(o.server.port));
+  g_server = &http;
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  std::thread announce([&] {
+    if (host.wait() == server::ModelHost::State::failed) {
+      log::error(host.failure());
+      http.stop();
+      return;
+    }
+    const std::string url = "http://" + o.server.host + ":" + std::to_string(port);
+    std::cerr << "Pensieve is serving " << o.model << " at " << url << "\n"
+              << "  export ANTHROPIC_BASE_URL=" << url << "\n"
+              << "  export ANTHROPIC_API_KEY=" << (o.server.api_key.empty() ? "pensieve" : o.server.api_key)
+              << std::endl;
+  });
+  log::info("listening on " + o.server.host + ":" + std::to_string(port) + " (loading " + o.model + ")");
+  http.listen_after_bind();
+  g_server = nullptr;
+  announce.join();
+  host.shutdown();
+  if (host.state() == server::ModelHost::State::failed) throw Error(host.failure());
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "Serve the Anthropic Messages and OpenAI APIs");
+  cmd->add_option("-m,--model", o->model, "Hugging Face repo id org/name[@revision] or a local directory")
+      ->envname("PENSIEVE_MODEL")->capture_default_str();
+  cmd->add_option("--host", o->server.host, "Address to bind")->envname("PENSIEVE_HOST")->capture_default_str();
+  cmd->add_option("--port", o->server.port, "Port (0: any free port)")->envname("PENSIEVE_PORT")->capture_default_str();
+  cmd->add_option("--api-key", o->server.api_key, "Require this key (x-api-key or Authorization: Bearer)")
+      ->envname("PENSIEVE_API_KEY");
+  cmd->add_option("--parallel", o->server.engine.max_batch, "Sequences decoded together")
+      ->envname("PENSIEVE_PARALLEL")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--max-queue", o->server.engine.max_queue, "Requests that may wait for a slot")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--ctx-size", o->server.engine.context_size, "Context size in tokens (0: model maximum within the KV budget)")
+      ->envname("PENSIEVE_CTX_SIZE")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-budget-gb", o->kv_budget_gb, "KV cache memory for running sequences (default: half the free memory)")
+      ->envname("PENSIEVE_KV_BUDGET_GB");
+  cmd->add_option("--prefix-cache-gb", o->prefix_cache_gb, "KV memory kept for prefix reuse (default: a quarter of the KV budget)");
+  cmd->add_option("--max-body-mb", o->server.max_body_bytes, "Largest request body")
+      ->transform([](std::string v) { return std::to_string(static_cast<std::size_t>(std::stod(v) * (1 << 20))); });
+  cmd->callback([o] { serve(*o); });
+}
+
+}  // namespace pensieve::cli
