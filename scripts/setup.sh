@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(build-essential cmake ninja-build pkg-config clang python3 python3-venv python3-dev
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config clang python3 python3-venv python3-dev nodejs npm
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   libcurl4-openssl-dev libssl-dev)
 
@@ -21,6 +21,12 @@ if [[ "$(uname)" == "Linux" ]] && command -v apt-get >/dev/null; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+fi
+
+# npm test clients (Claude Code's native binary), when npm is there.
+if command -v npm >/dev/null && [[ ! -x tests/clients/node_modules/.bin/claude ||
+      tests/clients/package.json -nt tests/clients/node_modules/.stamp ]]; then
+  (cd tests/clients && npm install --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules/.stamp)
 fi
 
 # Backend wheel: mlx-cpu on Linux (default), mlx-cuda-13 with PENSIEVE_BACKEND=cuda, Metal on macOS.
