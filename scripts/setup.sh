@@ -6,12 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(build-essential cmake ninja-build pkg-config clang python3 python3-venv python3-dev nodejs npm
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config clang python3 python3-venv python3-dev
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   libcurl4-openssl-dev libssl-dev)
 
 if [[ "$(uname)" == "Linux" ]] && command -v apt-get >/dev/null; then
   missing=()
+  command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
