@@ -410,7 +410,8 @@ Value call_filter(Interpreter& in, const std::string& name, const Value& v, Call
     if (v.is_undefined()) undefined_error(v);
   };
   if (name == "trim") {
-    const Value& chars = reader({"chars"}).get(0);
+    const ArgReader r = reader({"chars"});
+    const Value& chars = r.get(0);
     if (chars.is_undefined() || chars.is_none()) return Value(strip(soft_str(v), true, true));
     const std::u32string set = utf8_decode(to_str(chars));
     return Value(strip(soft_str(v), true, true, &set));
