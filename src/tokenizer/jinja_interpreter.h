@@ -14,7 +14,7 @@ namespace pensieve::tokenizer::jinja {
 
 struct Limits {
   std::size_t max_output_bytes = 16u << 20;  // also the largest string or list a template may build
-  std::size_t max_steps = 5'000'000;         // statements, loop iterations and filter items
+  std::size_t max_steps = 1'000'000;         // statements, loop iterations and filter items
   int max_depth = 400;                       // nested evaluations incl. macro calls
 };
 
