@@ -179,7 +179,8 @@ def hf_tensor_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 LOGIT_STD = 6.0
 
 
-def _random_tensor(name: str, shape: tuple[int, ...], config: dict, seed: int) -> np.ndarray:
+def _random_tensor(name: str, shape: tuple[int, ...], config: dict, seed: int,
+                   token_count: int) -> np.ndarray:
     """Seeded by (seed, name) so a tensor does not depend on what was generated before it.
 
     Scales are chosen so that every block adds a unit-scale update to the residual stream and
@@ -206,7 +207,13 @@ def _random_tensor(name: str, shape: tuple[int, ...], config: dict, seed: int) -
         # leaving hundreds of tokens a chance to win.
         out *= np.exp(0.3 * rng.standard_normal((shape[0], 1), dtype=np.float32))
         out *= np.float32(LOGIT_STD / np.sqrt(fan_in))  # its input has unit scale
-    elif name != "model.embed_tokens.weight":
+        # Rows past the tokenizer's last id only pad the matrix to 32064; the real model
+        # never predicts them (they decode to nothing), and a zero row scores 0, far below
+        # the winner.
+        out[token_count:] = 0.0
+    elif name == "model.embed_tokens.weight":
+        out[token_count:] = 0.0
+    else:
         out *= np.float32(1.0 / np.sqrt(fan_in))  # unit-scale outputs for unit-scale inputs
     return out
 
@@ -218,7 +225,7 @@ def _to_bf16_bits(x: np.ndarray) -> np.ndarray:
     return (bits >> 16).astype(np.uint16)
 
 
-def write_random_safetensors(path: Path, config: dict, seed: int) -> None:
+def write_random_safetensors(path: Path, config: dict, seed: int, token_count: int) -> None:
     """bfloat16 checkpoint like the real one; holds one tensor in memory at a time."""
     shapes = hf_tensor_shapes(config)
     header: dict = {"__metadata__": {"format": "pt"}}
@@ -233,7 +240,7 @@ def write_random_safetensors(path: Path, config: dict, seed: int) -> None:
         f.write(struct.pack("<Q", len(header_bytes)))
         f.write(header_bytes)
         for name, shape in shapes.items():
-            f.write(_to_bf16_bits(_random_tensor(name, shape, config, seed)).tobytes())
+            f.write(_to_bf16_bits(_random_tensor(name, shape, config, seed, token_count)).tobytes())
 
 
 def write_hf_model(hf_dir: Path, config: dict, seed: int, tokenizer_dir: Path) -> None:
@@ -242,7 +249,17 @@ def write_hf_model(hf_dir: Path, config: dict, seed: int, tokenizer_dir: Path) -
     (hf_dir / "config.json").write_text(json.dumps(config, indent=2))
     (hf_dir / "generation_config.json").write_text(json.dumps(GENERATION_CONFIG, indent=2))
     _copy_tokenizer(tokenizer_dir, hf_dir)
-    write_random_safetensors(hf_dir / "model.safetensors", config, seed)
+    write_random_safetensors(hf_dir / "model.safetensors", config, seed,
+                             tokenizer_token_count(tokenizer_dir))
+
+
+def tokenizer_token_count(tokenizer_dir: Path) -> int:
+    """One past the highest id the tokenizer knows (32011 for Phi-3; the model pads to 32064)."""
+    spec = json.loads((tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    ids = list(spec["model"]["vocab"].values()) if isinstance(spec["model"]["vocab"], dict) \
+        else list(range(len(spec["model"]["vocab"])))
+    ids += [token["id"] for token in spec.get("added_tokens", [])]
+    return max(ids) + 1
 
 
 def _copy_tokenizer(tokenizer_dir: Path, dst: Path) -> None:
