@@ -187,7 +187,7 @@ fs::path HubClient::download_snapshot(const RepoRef& ref, RepoListing listing,
       already = std::min<std::uint64_t>(fs::file_size(cache.incomplete_path(f->etag()), ec), f->size);
     progress.push_back(&display.add_file(f->path, f->size, already));
   }
-  if (missing > 0)
+  if (missing > 0 && !options.quiet)
     log::info("pull " + ref.repo_id + ": " + std::to_string(listing.files.size()) + " files, " +
               format_bytes(missing) + " to download into " + cache.repo_dir().string());
   display.start();
