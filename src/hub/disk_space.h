@@ -2,6 +2,7 @@
 // A download must not start when it cannot finish: the disk is checked first.
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 namespace pensieve::hub {
 
