@@ -176,7 +176,9 @@ fs::path HubClient::download_snapshot(const RepoRef& ref, RepoListing listing,
   std::stable_sort(order.begin(), order.end(),
                    [](const RepoFile* a, const RepoFile* b) { return a->size > b->size; });
 
-  ProgressDisplay display(ProgressDisplay::choose_mode(options.quiet), config_.progress_interval_s,
+  // Nothing to fetch (only links to make): no progress display.
+  ProgressDisplay display(ProgressDisplay::choose_mode(options.quiet || missing == 0),
+                          config_.progress_interval_s,
                           "pull " + ref.repo_id);
   std::vector<FileProgress*> progress;
   for (const RepoFile* f : order) {

@@ -190,3 +190,33 @@ def test_progress_lines_without_a_terminal_carry_sizes_speed_and_eta(hub, hub_en
 
     quiet = pensieve(dict(hub_env, HF_HUB_CACHE=str(tmp_path / "other")), "pull", REPO, "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_progress_on_a_terminal_draws_bars(hub, hub_env, tmp_path):
+    import os
+    import pty
+    import subprocess
+
+    from fake_hub import PENSIEVE
+
+    hub.add_repo(REPO, random_repo_dir(tmp_path / "src"))
+    hub.fault(REPO, "model-00001-of-00002.safetensors", rate=3_000_000)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([str(PENSIEVE), "pull", REPO], env=hub_env, stdout=subprocess.PIPE,
+                            stderr=follower)
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    assert proc.wait(timeout=30) == 0
+    text = drawn.decode(errors="replace")
+    assert "\x1b[2K" in text and "#" in text, text[-500:]
+    assert re.search(r"\[#*-*\] [\d.]+ (KiB|MiB) / 4\.3 MiB \(\d+%\) at .*/s, ETA", text)
+    assert "model-00001-of-00002.safetensors" in text
