@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,12 @@ struct BenchOptions {
   int prefill_chunk = 512;
   int repeats = 1;
 };
+
+std::string dtype_name(mlx::core::Dtype d) {
+  std::ostringstream o;
+  o << d;
+  return o.str();
+}
 
 long peak_rss_bytes() {
   rusage usage{};
@@ -61,7 +68,7 @@ void bench(const BenchOptions& o) {
   }
   nlohmann::json out = {{"engine", "pensieve"},
                         {"model", dir.string()},
-                        {"dtype", mx::dtype_to_string(model.dtype())},
+                        {"dtype", dtype_name(model.dtype())},
                         {"prompt_tokens", o.prompt_tokens},
                         {"generated_tokens", o.gen_tokens},
                         {"load_seconds", load_s},

@@ -9,5 +9,8 @@ void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
 void add_template_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_pull_command(CLI::App& app);
+void add_list_command(CLI::App& app);
+void add_rm_command(CLI::App& app);
 
 }  // namespace pensieve::cli

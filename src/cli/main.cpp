@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   pensieve::cli::add_template_command(app);
   pensieve::cli::add_bench_command(app);
   pensieve::cli::add_serve_command(app);
+  pensieve::cli::add_pull_command(app);
+  pensieve::cli::add_list_command(app);
+  pensieve::cli::add_rm_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,8 +5,14 @@
 
 namespace pensieve::cli {
 
-// A local directory is used as it is. (Hugging Face repository ids are resolved by the hub
-// module; until then they are an error that says how to pass a local directory.)
+struct ModelSourceOptions {
+  bool quiet = false;  // no download progress
+};
+
+// A local directory is used as it is. Otherwise MODEL is a Hugging Face repository id
+// `org/name[@revision]`: a complete snapshot in the Hugging Face cache is used with no network
+// access, else it is downloaded (hub/hub_client.h: HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE).
 std::filesystem::path resolve_model_dir(const std::string& model);
+std::filesystem::path resolve_model_dir(const std::string& model, const ModelSourceOptions& options);
 
 }  // namespace pensieve::cli
