@@ -1,5 +1,5 @@
 // HTTP status codes for API errors. Both dialects agree except for "overloaded": Anthropic has
-// its own 529, while OpenAI clients only retry on 429 (their SDKs treat 529 as a plain failure).
+// its own 529 (overloaded_error), while OpenAI's API answers every "try again later" with 429.
 #include "api/chat.h"
 
 namespace pensieve::api {
