@@ -241,7 +241,8 @@ TEST(AnthropicStream, StopSequenceAndNoContent) {
 
 TEST(AnthropicStream, ErrorMidStream) {
   anthropic::AnthropicStreamWriter w;
-  std::string bytes = w.start("msg_4", "m", 5, 0) + w.text("partial");
+  w.start("msg_4", "m", 5, 0);
+  w.text("partial");
   std::string error = w.error(ApiError(ErrorKind::overloaded, "Overloaded"));
   EXPECT_EQ(error,
             "event: error\ndata: {\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\"},"
