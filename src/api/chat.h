@@ -2,7 +2,9 @@
 // The dialect-neutral form of a chat or completion request and of its result. The Anthropic and
 // OpenAI translation modules turn wire JSON into a ChatRequest and engine output back into wire
 // JSON; nothing here knows HTTP, and nothing in the engine knows these types.
+#include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,7 +21,11 @@ enum class ErrorKind { invalid_request, authentication, permission, not_found, r
 
 struct ApiError : std::runtime_error {
   ApiError(ErrorKind k, std::string message) : std::runtime_error(std::move(message)), kind(k) {}
+  ApiError(ErrorKind k, std::string message, std::string field)
+      : std::runtime_error(std::move(message)), kind(k), param(std::move(field)) {}
   ErrorKind kind;
+  std::string param;  // the request field at fault ("messages.2.content"), when one is; OpenAI's
+                      // error body reports it as "param"
 };
 
 int http_status(ErrorKind kind, bool openai);  // 529 vs 429 for overloaded differs per dialect
@@ -66,7 +72,11 @@ struct ChatRequest {
   nlohmann::json response_schema;  // json_schema: the schema
   // /v1/completions: a raw prompt instead of messages (no chat template)
   std::optional<std::string> raw_prompt;
+  std::optional<std::vector<int32_t>> prompt_token_ids;  // /v1/completions: prompt given as ids
   bool echo = false;
+  // Anthropic tool_choice.disable_parallel_tool_use / OpenAI parallel_tool_calls: false → at most
+  // one tool call per turn.
+  bool parallel_tool_calls = true;
 };
 
 // How the output of one generation ended, in dialect-neutral terms.
