@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "api/chat.h"
 #include "common/metrics.h"
 #include "server/model_host.h"
 #include "server/options.h"
@@ -36,6 +37,7 @@ class HttpServer {
   void add_openai_routes();
   bool authorized(const httplib::Request& req) const;
   void require_ready() const;  // throws ApiError while loading or after a failed load
+  void check_message_count(const api::ChatRequest& request) const;
   std::string metrics_text() const;
 
   ServerOptions options_;

@@ -1,6 +1,6 @@
 """mlx-lm as the reference implementation: greedy ids and last-position logits, in float32."""
 import mlx.core as mx
-from mlx_lm import load
+from models import load_with_mlx_lm
 from mlx_lm.generate import generate_step
 
 _loaded = {}
@@ -8,7 +8,7 @@ _loaded = {}
 
 def _model(path):
     if path not in _loaded:
-        model, tokenizer = load(str(path))
+        model, tokenizer = load_with_mlx_lm(path)
         model.set_dtype(mx.float32)  # compare where both run in float32
         _loaded[path] = (model, tokenizer)
     return _loaded[path]

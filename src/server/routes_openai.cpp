@@ -1,0 +1,201 @@
+// POST /v1/chat/completions, POST /v1/completions, GET /v1/models.
+#include <httplib.h>
+
+#include <ctime>
+
+#include "api/openai.h"
+#include "server/choice_stream.h"
+#include "server/http_server.h"
+#include "server/json_body.h"
+#include "server/prompt.h"
+
+namespace pensieve::server {
+namespace openai = api::openai;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::string_view kCallIdPrefix = "call_";
+
+std::vector<openai::TokenLogprob> to_logprobs(const std::vector<engine::TokenInfo>& tokens,
+                                              const tokenizer::Tokenizer& tok) {
+  std::vector<openai::TokenLogprob> out;
+  for (const auto& t : tokens) {
+    openai::TokenLogprob lp{tok.decode(std::vector<int32_t>{t.id}), t.logprob, {}};
+    for (const auto& alt : t.top)
+      lp.top.push_back({tok.decode(std::vector<int32_t>{alt.id}), alt.logprob});
+    out.push_back(std::move(lp));
+  }
+  return out;
+}
+
+openai::Usage usage_of(const std::vector<std::unique_ptr<ChoiceStream>>& choices) {
+  openai::Usage u;
+  for (const auto& c : choices) {
+    u.prompt_tokens = c->usage().prompt_tokens;
+    u.cached_tokens = std::max(u.cached_tokens, c->usage().cached_prompt_tokens);
+    u.completion_tokens += c->usage().completion_tokens;
+  }
+  return u;
+}
+
+// Submits all n choices up front so the engine decodes them together.
+std::vector<std::unique_ptr<ChoiceStream>> start_choices(engine::Engine& engine, const api::ChatRequest& request,
+                                                         const std::vector<int32_t>& prompt, bool tools) {
+  std::vector<std::unique_ptr<ChoiceStream>> choices;
+  for (int i = 0; i < request.n; ++i)
+    choices.push_back(std::make_unique<ChoiceStream>(engine, engine_request(request, prompt, i),
+                                                     std::string(kCallIdPrefix), tools));
+  return choices;
+}
+
+bool all_done(const std::vector<std::unique_ptr<ChoiceStream>>& choices) {
+  for (const auto& c : choices)
+    if (!c->done()) return false;
+  return true;
+}
+
+}  // namespace
+
+void HttpServer::add_openai_routes() {
+  http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(openai::models_response({host_.model_name()}, static_cast<int64_t>(std::time(nullptr))).dump(),
+                    "application/json");
+  });
+
+  http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    auto request = openai::parse_chat_request(parse_json_body(req.body, options_.max_json_depth));
+    check_message_count(request);
+    require_ready();
+    auto prompt = prompt_ids(request, host_.tokenizer(), host_.chat_template());
+    const bool tools = !request.tools.empty() && request.tool_choice != api::ToolChoice::none;
+    auto choices = std::make_shared<std::vector<std::unique_ptr<ChoiceStream>>>(
+        start_choices(host_.engine(), request, prompt, tools));
+    const std::string id = openai::new_chat_id();
+    const auto created = static_cast<int64_t>(std::time(nullptr));
+    const bool want_logprobs = request.top_logprobs >= 0;
+    const auto& tok = host_.tokenizer();
+    if (!request.stream) {
+      std::vector<std::vector<engine::TokenInfo>> tokens(choices->size());
+      while (!all_done(*choices))
+        for (std::size_t i = 0; i < choices->size(); ++i) {
+          auto update = (*choices)[i]->poll(50ms);
+          tokens[i].insert(tokens[i].end(), update.tokens.begin(), update.tokens.end());
+        }
+      openai::ChatResult result{id, request.model, created, {}, usage_of(*choices)};
+      for (std::size_t i = 0; i < choices->size(); ++i) {
+        const auto& c = *(*choices)[i];
+        openai::ChatChoice choice{c.text(), c.tool_calls(), c.stop(), std::nullopt};
+        if (want_logprobs) choice.logprobs = to_logprobs(tokens[i], tok);
+        result.choices.push_back(std::move(choice));
+      }
+      res.set_content(openai::chat_response(result).dump(), "application/json");
+      return;
+    }
+    auto writer = std::make_shared<openai::ChatStreamWriter>(id, request.model, created, request.n, request.include_usage);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [choices, writer, want_logprobs, &tok](std::size_t, httplib::DataSink& sink) {
+      auto send = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
+      try {
+        while (!all_done(*choices)) {
+          std::string out;
+          for (std::size_t i = 0; i < choices->size(); ++i) {
+            auto& c = *(*choices)[i];
+            if (c.done()) continue;
+            auto update = c.poll(choices->size() == 1 ? 200ms : 20ms);
+            const int index = static_cast<int>(i);
+            std::vector<openai::TokenLogprob> lps;
+            if (want_logprobs) lps = to_logprobs(update.tokens, tok);
+            bool logprobs_sent = false;
+            for (const auto& piece : update.pieces) {
+              if (const auto* t = std::get_if<api::TextDelta>(&piece); t && want_logprobs && !logprobs_sent) {
+                out += writer->text(index, t->text, &lps);
+                logprobs_sent = true;
+              } else {
+                out += writer->write(index, piece);
+              }
+            }
+            if (update.done) out += writer->finish(index, c.stop());
+          }
+          if (!send(out)) {
+            for (auto& c : *choices) c->cancel();
+            return false;
+          }
+        }
+        send(writer->done(usage_of(*choices)));
+      } catch (const api::ApiError& e) {
+        send(writer->error(e));
+      }
+      sink.done();
+      return true;
+    });
+  });
+
+  http_->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    auto request = openai::parse_completion_request(parse_json_body(req.body, options_.max_json_depth));
+    require_ready();
+    auto prompt = prompt_ids(request, host_.tokenizer(), host_.chat_template());
+    auto choices = std::make_shared<std::vector<std::unique_ptr<ChoiceStream>>>(
+        start_choices(host_.engine(), request, prompt, false));
+    const std::string id = openai::new_completion_id();
+    const auto created = static_cast<int64_t>(std::time(nullptr));
+    const bool want_logprobs = request.top_logprobs >= 0;
+    const auto& tok = host_.tokenizer();
+    const std::string echo = request.echo && request.raw_prompt ? *request.raw_prompt : std::string();
+    if (!request.stream) {
+      std::vector<std::vector<engine::TokenInfo>> tokens(choices->size());
+      while (!all_done(*choices))
+        for (std::size_t i = 0; i < choices->size(); ++i) {
+          auto update = (*choices)[i]->poll(50ms);
+          tokens[i].insert(tokens[i].end(), update.tokens.begin(), update.tokens.end());
+        }
+      openai::CompletionResult result{id, request.model, created, {}, usage_of(*choices)};
+      for (std::size_t i = 0; i < choices->size(); ++i) {
+        const auto& c = *(*choices)[i];
+        openai::CompletionChoice choice{echo + c.text(), c.stop(), std::nullopt, {}};
+        if (want_logprobs) {
+          choice.logprobs = to_logprobs(tokens[i], tok);
+          int offset = static_cast<int>(echo.size());
+          for (const auto& t : *choice.logprobs) {
+            choice.text_offsets.push_back(offset);
+            offset += static_cast<int>(t.bytes.size());
+          }
+        }
+        result.choices.push_back(std::move(choice));
+      }
+      res.set_content(openai::completion_response(result).dump(), "application/json");
+      return;
+    }
+    auto writer = std::make_shared<openai::CompletionStreamWriter>(id, request.model, created, request.include_usage);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [choices, writer, echo](std::size_t, httplib::DataSink& sink) {
+      auto send = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
+      try {
+        if (!echo.empty())
+          for (std::size_t i = 0; i < choices->size(); ++i) send(writer->text(static_cast<int>(i), echo));
+        while (!all_done(*choices)) {
+          std::string out;
+          for (std::size_t i = 0; i < choices->size(); ++i) {
+            auto& c = *(*choices)[i];
+            if (c.done()) continue;
+            auto update = c.poll(choices->size() == 1 ? 200ms : 20ms);
+            for (const auto& piece : update.pieces)
+              if (const auto* t = std::get_if<api::TextDelta>(&piece)) out += writer->text(static_cast<int>(i), t->text);
+            if (update.done) out += writer->finish(static_cast<int>(i), c.stop());
+          }
+          if (!send(out)) {
+            for (auto& c : *choices) c->cancel();
+            return false;
+          }
+        }
+        send(writer->done(usage_of(*choices)));
+      } catch (const api::ApiError& e) {
+        send(writer->error(e));
+      }
+      sink.done();
+      return true;
+    });
+  });
+}
+
+}  // namespace pensieve::server
