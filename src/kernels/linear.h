@@ -29,8 +29,14 @@ mx::array linear(const mx::array& x, const LinearWeight& w);
 // Rows `ids` of the weight as float rows of dtype `dtype` (embedding lookup, dequantized).
 mx::array embedding_rows(const mx::array& ids, const LinearWeight& w, mx::Dtype dtype);
 
+// Whether linear(x, w) runs Pensieve's CPU kernel rather than MLX's op: a quantized affine
+// weight (bits 4 or 8, group size 32, 64 or 128, with biases) and a float x, on the CPU device.
+bool uses_cpu_kernel(const mx::array& x, const LinearWeight& w);
+
 // Converts a weight's float parts (float weight, or scales and biases) to `dtype` once at load,
-// so that per-step work does not convert them again (the CPU path wants float32).
+// so that per-step work does not convert them again (the CPU path wants float32). Quantized weights
+// that the CPU kernel will take keep their scales and biases as stored: the kernel reads float16
+// and bfloat16 directly, and converting would add a tenth to the bytes each step reads.
 LinearWeight with_float_dtype(const LinearWeight& w, mx::Dtype dtype);
 
 }  // namespace pensieve::kernels

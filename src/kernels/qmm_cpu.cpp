@@ -1,0 +1,119 @@
+#include "kernels/qmm_cpu.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/qmm_detail.h"
+#include "kernels/thread_pool.h"
+
+namespace pensieve::kernels {
+
+namespace {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+// Scratch space for quantized activations, reused across calls (calls come from one MLX stream
+// thread at a time; thread_local keeps concurrent callers apart anyway).
+struct Scratch {
+  std::vector<int8_t> q;
+  std::vector<float> scale, sum;
+};
+
+const detail::IsaKernels* kernels_for(QmmIsa isa, const QmmProblem& p) {
+  if (isa == QmmIsa::avx512vnni) {
+    const auto* k = detail::avx512vnni_kernels();
+    if (k && cpu_has_avx512vnni() && p.group_size % k->block == 0) return k;
+    isa = QmmIsa::avx2;
+  }
+  if (isa == QmmIsa::avx2) {
+    const auto* k = detail::avx2_kernels();
+    if (k && cpu_has_avx2() && p.group_size % k->block == 0) return k;
+  }
+  return nullptr;
+}
+
+// Output rows per task: enough tasks for load balance, few enough that each streams a
+// contiguous stretch of the weight.
+int64_t rows_per_task(const QmmProblem& p, int threads) {
+  int64_t rows = (p.N + threads * 8 - 1) / (threads * 8);
+  rows = std::clamp<int64_t>(rows, 8, 64);
+  return rows;
+}
+
+}  // namespace
+
+QmmIsa best_qmm_isa() {
+  static const QmmIsa isa = cpu_has_avx512vnni() && detail::avx512vnni_kernels() ? QmmIsa::avx512vnni
+                            : cpu_has_avx2() && detail::avx2_kernels()         ? QmmIsa::avx2
+                                                                               : QmmIsa::scalar;
+  return isa;
+}
+
+const char* qmm_isa_name(QmmIsa isa) {
+  switch (isa) {
+    case QmmIsa::avx512vnni: return "avx512vnni";
+    case QmmIsa::avx2: return "avx2";
+    case QmmIsa::scalar: return "scalar";
+  }
+  return "?";
+}
+
+bool qmm_supported(int bits, int group_size, int64_t K) {
+  return (bits == 4 || bits == 8) && (group_size == 32 || group_size == 64 || group_size == 128) &&
+         K > 0 && K % group_size == 0;
+}
+
+void quantized_matmul_cpu(const QmmProblem& p) { quantized_matmul_cpu(p, best_qmm_isa()); }
+
+void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa) {
+  if (p.M == 0 || p.N == 0) return;
+  ThreadPool& pool = ThreadPool::global();
+  const int64_t chunk = rows_per_task(p, pool.threads());
+  const int64_t tasks = (p.N + chunk - 1) / chunk;
+  const detail::IsaKernels* k = kernels_for(isa, p);
+  if (k == nullptr) {
+    pool.run(tasks, [&](int64_t t) {
+      detail::compute_scalar(p, t * chunk, std::min(p.N, (t + 1) * chunk), 0, p.M);
+    });
+    return;
+  }
+
+  thread_local Scratch scratch;
+  const int64_t groups = p.K / p.group_size;
+  scratch.q.resize(static_cast<size_t>(p.M * p.K));
+  scratch.scale.resize(static_cast<size_t>(p.M * groups));
+  scratch.sum.resize(static_cast<size_t>(p.M * groups));
+  const detail::QuantizedActivations a{scratch.q.data(), scratch.scale.data(), scratch.sum.data()};
+  const int block = p.bits == 4 ? k->block : 0;
+
+  // Quantizing the activations is O(M·K) against the matmul's O(M·N·K): split it only when big.
+  const int64_t rows_per_quant_task = std::max<int64_t>(1, (1 << 16) / p.K);
+  const int64_t quant_tasks = (p.M + rows_per_quant_task - 1) / rows_per_quant_task;
+  pool.run(quant_tasks, [&](int64_t t) {
+    k->quantize_rows(p, a, t * rows_per_quant_task, std::min(p.M, (t + 1) * rows_per_quant_task),
+                     block);
+  });
+  pool.run(tasks, [&](int64_t t) {
+    k->compute(p, a, t * chunk, std::min(p.N, (t + 1) * chunk), 0, p.M);
+  });
+}
+
+}  // namespace pensieve::kernels
