@@ -94,20 +94,27 @@ double memory_read_gbps(int threads, int repeats) {
   return static_cast<double>(n * sizeof(uint64_t)) / s / 1e9;
 }
 
-using MatmulFn = mx::array (*)(const mx::array& x, const Weight& w, k::QmmIsa isa);
+struct Variant {
+  std::string name;
+  k::WeightLayout layout;
+  k::QmmIsa isa;
+};
 
-mx::array run_kernel(const mx::array& x, const Weight& w, k::QmmIsa isa) {
-  return k::cpu_quantized_matmul(x, w.w, w.scales, w.biases, kGroup, kBits, isa);
+using MatmulFn = mx::array (*)(const mx::array& x, const Weight& w, const Variant& v);
+
+// Random codes are random in either layout, so the same weights serve both.
+mx::array run_kernel(const mx::array& x, const Weight& w, const Variant& v) {
+  return k::cpu_quantized_matmul(x, w.w, w.scales, w.biases, kGroup, kBits, v.layout, v.isa);
 }
 
-mx::array run_mlx(const mx::array& x, const Weight& w, k::QmmIsa) {
+mx::array run_mlx(const mx::array& x, const Weight& w, const Variant&) {
   return mx::quantized_matmul(x, w.w, w.scales, w.biases, true, kGroup, kBits, "affine");
 }
 
 // Seconds for `layers` layers' four matmuls at M rows, cycling through the weight copies; one
 // eval per matmul, as a model's graph would interleave them with other ops.
 double time_layers(const std::vector<std::vector<Weight>>& copies, int layers, int M, MatmulFn fn,
-                   k::QmmIsa isa, int repeats) {
+                   const Variant& isa, int repeats) {
   std::vector<mx::array> xs;
   for (const auto& s : kLayerShapes) xs.push_back(mx::random::normal({M, s.k}));
   mx::eval(xs);
@@ -119,7 +126,8 @@ double time_layers(const std::vector<std::vector<Weight>>& copies, int layers, i
   });
 }
 
-double time_one(const Weight& w, const Shape& s, int M, MatmulFn fn, k::QmmIsa isa, int repeats) {
+double time_one(const Weight& w, const Shape& s, int M, MatmulFn fn, const Variant& isa,
+                int repeats) {
   auto x = mx::random::normal({M, s.k});
   mx::eval(x);
   return best_seconds(repeats, [&] { mx::eval(fn(x, w, isa)); });
@@ -155,9 +163,14 @@ int main(int argc, char** argv) {
   {
     auto copies = layer_copies(mx::float16, kLayerCopies);
     const Weight lm_head = random_weight(kLmHead, mx::float16);
-    std::vector<k::QmmIsa> isas{k::best_qmm_isa()};
-    if (isas[0] == k::QmmIsa::avx512vnni) isas.push_back(k::QmmIsa::avx2);
-    for (auto isa : isas) {
+    std::vector<Variant> variants;
+    if (k::tiled_layout_supported())
+      variants.push_back({"tiled16_avx512vnni", k::WeightLayout::tiled16, k::QmmIsa::avx512vnni});
+    variants.push_back({std::string("rows_") + k::qmm_isa_name(k::best_qmm_isa()),
+                        k::WeightLayout::rows, k::best_qmm_isa()});
+    if (k::best_qmm_isa() == k::QmmIsa::avx512vnni)
+      variants.push_back({"rows_avx2", k::WeightLayout::rows, k::QmmIsa::avx2});
+    for (const auto& isa : variants) {
       nlohmann::json r;
       const double layers = time_layers(copies, kLayers, 1, run_kernel, isa, repeats);
       const double head = time_one(lm_head, kLmHead, 1, run_kernel, isa, repeats);
@@ -177,7 +190,7 @@ int main(int argc, char** argv) {
       const double prefill = kLayers * layer512 + head;
       r["prefill512_s"] = prefill;
       r["prefill512_tokens_per_s"] = 512.0 / prefill;
-      out["pensieve"][k::qmm_isa_name(isa)] = r;
+      out["pensieve"][isa.name] = r;
     }
   }
 
@@ -186,13 +199,14 @@ int main(int argc, char** argv) {
     auto copies = layer_copies(mx::float32, 1);
     const Weight lm_head = random_weight(kLmHead, mx::float32);
     const int mlx_repeats = 1;
-    const double layer = time_layers(copies, 1, 1, run_mlx, k::QmmIsa::scalar, mlx_repeats);
-    const double head = time_one(lm_head, kLmHead, 1, run_mlx, k::QmmIsa::scalar, mlx_repeats);
+    const Variant mlx_op{"mlx", k::WeightLayout::rows, k::QmmIsa::scalar};
+    const double layer = time_layers(copies, 1, 1, run_mlx, mlx_op, mlx_repeats);
+    const double head = time_one(lm_head, kLmHead, 1, run_mlx, mlx_op, mlx_repeats);
     nlohmann::json r;
     r["note"] = "one layer timed, times 32, plus lm_head; prefill from 8 rows, scaled to 512";
     r["decode_step_s"] = kLayers * layer + head;
     r["decode_tokens_per_s"] = 1.0 / (kLayers * layer + head);
-    const double layer8 = time_layers(copies, 1, 8, run_mlx, k::QmmIsa::scalar, mlx_repeats);
+    const double layer8 = time_layers(copies, 1, 8, run_mlx, mlx_op, mlx_repeats);
     const double prefill = kLayers * layer8 * 512 / 8 + head;
     r["prefill512_s"] = prefill;
     r["prefill512_tokens_per_s"] = 512.0 / prefill;

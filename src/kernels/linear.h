@@ -7,6 +7,8 @@
 
 #include <mlx/mlx.h>
 
+#include "kernels/qmm_cpu.h"
+
 namespace pensieve::kernels {
 
 namespace mx = mlx::core;
@@ -17,6 +19,9 @@ struct LinearWeight {
   std::optional<mx::array> biases;  // [out, in/group_size] when quantized (affine mode)
   int group_size = 0;               // 0 → not quantized
   int bits = 0;
+  // Memory layout of weight, scales and biases: MLX's rows, or the CPU kernel's tiled16, which
+  // with_float_dtype picks on CPUs with AVX-512 VNNI (shapes stay [out, ...] either way).
+  WeightLayout layout = WeightLayout::rows;
 
   bool quantized() const { return group_size > 0; }
   int out_features() const { return weight.shape(0); }

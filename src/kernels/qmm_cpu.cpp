@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/qmm_detail.h"
@@ -55,6 +56,7 @@ const detail::IsaKernels* kernels_for(QmmIsa isa, const QmmProblem& p) {
 int64_t rows_per_task(const QmmProblem& p, int threads) {
   int64_t rows = (p.N + threads * 8 - 1) / (threads * 8);
   rows = std::clamp<int64_t>(rows, 8, 64);
+  if (p.layout == WeightLayout::tiled16) rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
   return rows;
 }
 
@@ -76,6 +78,10 @@ const char* qmm_isa_name(QmmIsa isa) {
   return "?";
 }
 
+bool tiled_layout_supported() {
+  return cpu_has_avx512vnni() && detail::avx512vnni_kernels() != nullptr;
+}
+
 bool qmm_supported(int bits, int group_size, int64_t K) {
   return (bits == 4 || bits == 8) && (group_size == 32 || group_size == 64 || group_size == 128) &&
          K > 0 && K % group_size == 0;
@@ -89,6 +95,15 @@ void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa) {
   const int64_t chunk = rows_per_task(p, pool.threads());
   const int64_t tasks = (p.N + chunk - 1) / chunk;
   const detail::IsaKernels* k = kernels_for(isa, p);
+  detail::ComputeFn compute = k ? k->compute : nullptr;
+  int block = k && p.bits == 4 ? k->block : 0;
+  if (p.layout == WeightLayout::tiled16) {
+    k = tiled_layout_supported() ? detail::avx512vnni_kernels() : nullptr;
+    if (k == nullptr || p.N % kTileRows != 0)
+      throw std::invalid_argument("quantized_matmul_cpu: tiled16 weights need AVX-512 VNNI");
+    compute = k->compute_tiled;
+    block = p.bits == 4 ? k->tiled_block : 0;
+  }
   if (k == nullptr) {
     pool.run(tasks, [&](int64_t t) {
       detail::compute_scalar(p, t * chunk, std::min(p.N, (t + 1) * chunk), 0, p.M);
@@ -102,7 +117,6 @@ void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa) {
   scratch.scale.resize(static_cast<size_t>(p.M * groups));
   scratch.sum.resize(static_cast<size_t>(p.M * groups));
   const detail::QuantizedActivations a{scratch.q.data(), scratch.scale.data(), scratch.sum.data()};
-  const int block = p.bits == 4 ? k->block : 0;
 
   // Quantizing the activations is O(M·K) against the matmul's O(M·N·K): split it only when big.
   const int64_t rows_per_quant_task = std::max<int64_t>(1, (1 << 16) / p.K);
@@ -112,7 +126,7 @@ void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa) {
                      block);
   });
   pool.run(tasks, [&](int64_t t) {
-    k->compute(p, a, t * chunk, std::min(p.N, (t + 1) * chunk), 0, p.M);
+    compute(p, a, t * chunk, std::min(p.N, (t + 1) * chunk), 0, p.M);
   });
 }
 

@@ -30,6 +30,8 @@ struct IsaKernels {
   QuantizeRowsFn quantize_rows;
   ComputeFn compute;
   int block;  // reorder span for 4-bit activations (see QuantizeRowsFn)
+  ComputeFn compute_tiled = nullptr;  // for WeightLayout::tiled16, where the variant has one
+  int tiled_block = 0;                // reorder span for 4-bit activations with tiled16
 };
 
 // Null where the build has no such variant (non-x86). The caller checks the CPU first.

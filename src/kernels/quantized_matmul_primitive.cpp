@@ -42,6 +42,7 @@ void CpuQuantizedMatmul::eval_cpu(const std::vector<mx::array>& inputs, mx::arra
   p.M = x.shape(0);
   p.K = x.shape(1);
   p.N = w.shape(0);
+  p.layout = layout_;
   p.bits = bits_;
   p.group_size = group_size_;
 
@@ -59,7 +60,7 @@ void CpuQuantizedMatmul::eval_gpu(const std::vector<mx::array>&, mx::array&) {
 
 bool CpuQuantizedMatmul::is_equivalent(const mx::Primitive& other) const {
   const auto& o = static_cast<const CpuQuantizedMatmul&>(other);
-  return group_size_ == o.group_size_ && bits_ == o.bits_ && isa_ == o.isa_;
+  return group_size_ == o.group_size_ && bits_ == o.bits_ && layout_ == o.layout_ && isa_ == o.isa_;
 }
 
 std::vector<mx::Shape> CpuQuantizedMatmul::output_shapes(const std::vector<mx::array>& inputs) {
@@ -67,7 +68,8 @@ std::vector<mx::Shape> CpuQuantizedMatmul::output_shapes(const std::vector<mx::a
 }
 
 mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx::array& scales,
-                               const mx::array& biases, int group_size, int bits, QmmIsa isa) {
+                               const mx::array& biases, int group_size, int bits,
+                               WeightLayout layout, QmmIsa isa) {
   require(x.ndim() == 2 && w.ndim() == 2 && scales.ndim() == 2 && biases.ndim() == 2,
           "x, w, scales and biases must be 2-D");
   require(x.dtype() == mx::float32, "x must be float32");
@@ -81,11 +83,13 @@ mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx:
   require(scales.shape(0) == N && scales.shape(1) == K / group_size &&
               biases.shape() == scales.shape(),
           "scales/biases shape must be [N, K / group_size]");
+  require(layout == WeightLayout::rows || (tiled_layout_supported() && N % kTileRows == 0),
+          "tiled weights need AVX-512 VNNI and N a multiple of 16");
   const mx::Stream s = mx::default_stream(mx::Device::cpu);
   std::vector<mx::array> inputs;
   for (const auto* a : {&x, &w, &scales, &biases}) inputs.push_back(mx::contiguous(*a, false, s));
   return mx::array({x.shape(0), N}, mx::float32,
-                   std::make_shared<CpuQuantizedMatmul>(s, group_size, bits, isa), std::move(inputs));
+                   std::make_shared<CpuQuantizedMatmul>(s, group_size, bits, layout, isa), std::move(inputs));
 }
 
 }  // namespace pensieve::kernels

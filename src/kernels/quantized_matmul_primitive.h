@@ -12,8 +12,12 @@ namespace mx = mlx::core;
 
 class CpuQuantizedMatmul : public mx::UnaryPrimitive {
  public:
-  CpuQuantizedMatmul(mx::Stream stream, int group_size, int bits, QmmIsa isa)
-      : mx::UnaryPrimitive(stream), group_size_(group_size), bits_(bits), isa_(isa) {}
+  CpuQuantizedMatmul(mx::Stream stream, int group_size, int bits, WeightLayout layout, QmmIsa isa)
+      : mx::UnaryPrimitive(stream),
+        group_size_(group_size),
+        bits_(bits),
+        layout_(layout),
+        isa_(isa) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
   void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
@@ -24,14 +28,17 @@ class CpuQuantizedMatmul : public mx::UnaryPrimitive {
  private:
   int group_size_;
   int bits_;
+  WeightLayout layout_;
   QmmIsa isa_;
 };
 
 // y = x · Wᵀ, float32 [M, N], for x float32 [M, K], w uint32 [N, K*bits/32] (MLX affine
-// layout), scales and biases [N, K/group_size] in float32, float16 or bfloat16. Runs on the CPU
-// stream; `isa` picks the kernel variant (tests and benchmarks compare them).
+// layout, or tiled16 from to_tiled16), scales and biases [N, K/group_size] (same layout) in
+// float32, float16 or bfloat16. Runs on the CPU stream; `isa` picks the kernel variant for the
+// rows layout (tests and benchmarks compare them).
 mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx::array& scales,
                                const mx::array& biases, int group_size, int bits,
+                               WeightLayout layout = WeightLayout::rows,
                                QmmIsa isa = best_qmm_isa());
 
 }  // namespace pensieve::kernels

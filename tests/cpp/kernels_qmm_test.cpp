@@ -9,6 +9,7 @@
 
 #include <mlx/mlx.h>
 
+#include "kernels/cpu_layout.h"
 #include "kernels/qmm_cpu.h"
 #include "kernels/quantized_matmul_primitive.h"
 
@@ -82,11 +83,20 @@ void check(const Case& c, mx::Dtype scale_dtype, uint64_t seed) {
   auto x = mx::random::normal({c.M, c.K}, mx::float32, 0.0f, 1.0f, mx::random::key(seed + 1));
   const auto ref = reference(x, q, c.bits, c.group);
   for (auto isa : isas_here()) {
-    auto y = k::cpu_quantized_matmul(x, q.w, q.scales, q.biases, c.group, c.bits, isa);
+    auto y = k::cpu_quantized_matmul(x, q.w, q.scales, q.biases, c.group, c.bits,
+                                     k::WeightLayout::rows, isa);
     ASSERT_EQ(y.shape(), (mx::Shape{c.M, c.N}));
     EXPECT_LT(relative_error(y, ref), tolerance(isa))
         << k::qmm_isa_name(isa) << " M=" << c.M << " N=" << c.N << " K=" << c.K
         << " bits=" << c.bits << " group=" << c.group;
+  }
+  if (k::tiled_layout_supported() && c.N % k::kTileRows == 0) {
+    auto y = k::cpu_quantized_matmul(x, k::to_tiled16(q.w), k::to_tiled16(q.scales),
+                                     k::to_tiled16(q.biases), c.group, c.bits,
+                                     k::WeightLayout::tiled16);
+    EXPECT_LT(relative_error(y, ref), tolerance(k::QmmIsa::avx512vnni))
+        << "tiled16 M=" << c.M << " N=" << c.N << " K=" << c.K << " bits=" << c.bits
+        << " group=" << c.group;
   }
 }
 
@@ -99,30 +109,32 @@ TEST_F(KernelsQmm, SmallShapesEveryFormat) {
   uint64_t seed = 1;
   for (int bits : {4, 8})
     for (int group : {32, 64, 128})
-      for (const Case& c : {Case{1, 24, 384, bits, group}, Case{2, 17, 256, bits, group},
-                            Case{7, 9, 128, bits, group}})
+      for (const Case& c : {Case{1, 32, 384, bits, group}, Case{2, 17, 256, bits, group},
+                            Case{7, 16, 128, bits, group}, Case{3, 48, 256, bits, group}})
         check(c, mx::float32, seed++);
 }
 
 TEST_F(KernelsQmm, HalfPrecisionScales) {
   uint64_t seed = 100;
   for (auto dtype : {mx::float16, mx::bfloat16})
-    for (int bits : {4, 8}) check(Case{3, 20, 256, bits, 64}, dtype, seed++);
+    for (int bits : {4, 8}) check(Case{3, 32, 256, bits, 64}, dtype, seed++);
 }
 
 TEST_F(KernelsQmm, ModelWidths) {
   // Phi-3-mini's K (3072, 8192) with a slice of its N, and prefill-like M.
   check(Case{1, 16, 3072, 4, 64}, mx::float16, 200);
-  check(Case{2, 8, 8192, 4, 64}, mx::float16, 201);
-  check(Case{64, 12, 3072, 4, 64}, mx::float16, 202);
+  check(Case{2, 16, 8192, 4, 64}, mx::float16, 201);
+  check(Case{64, 32, 3072, 4, 64}, mx::float16, 202);
   check(Case{1, 9216, 64, 4, 64}, mx::float16, 203);
-  check(Case{1, 8, 8192, 8, 128}, mx::float16, 204);
+  check(Case{1, 16, 8192, 8, 128}, mx::float16, 204);
+  check(Case{9, 32064 / 16, 64, 4, 32}, mx::float16, 205);
 }
 
 TEST_F(KernelsQmm, ManyOutputsSpreadOverThreads) {
   // N not a multiple of the per-task row count, more tasks than threads.
   check(Case{1, 1003, 128, 4, 64}, mx::float32, 300);
   check(Case{5, 333, 128, 8, 32}, mx::float32, 301);
+  check(Case{3, 1008, 128, 4, 64}, mx::float32, 302);
 }
 
 TEST_F(KernelsQmm, ComposesWithOtherOps) {
@@ -145,6 +157,16 @@ TEST_F(KernelsQmm, RejectsUnsupportedFormats) {
   EXPECT_FALSE(k::qmm_supported(2, 64, 128));
   EXPECT_FALSE(k::qmm_supported(4, 16, 128));
   EXPECT_FALSE(k::qmm_supported(4, 64, 96));
+}
+
+TEST_F(KernelsQmm, TiledLayoutRoundTrips) {
+  auto a = mx::random::randint(0, 1 << 30, {48, 5}, mx::int32, mx::random::key(600));
+  auto t = k::to_tiled16(a);
+  EXPECT_TRUE(mx::array_equal(k::from_tiled16(t), a).item<bool>());
+  auto ids = mx::array({17, 0, 47, 31}, {2, 2});
+  auto rows = k::take_tiled16_rows(t, ids);
+  EXPECT_EQ(rows.shape(), (mx::Shape{2, 2, 5}));
+  EXPECT_TRUE(mx::array_equal(rows, mx::take(a, ids, 0)).item<bool>());
 }
 
 }  // namespace
