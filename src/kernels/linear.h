@@ -20,7 +20,7 @@ struct LinearWeight {
   int group_size = 0;               // 0 → not quantized
   int bits = 0;
   // Memory layout of weight, scales and biases: MLX's rows, or the CPU kernel's tiled16, which
-  // with_float_dtype picks on CPUs with AVX-512 VNNI (shapes stay [out, ...] either way).
+  // with_float_dtype picks on CPUs with AVX2 (shapes stay [out, ...] either way).
   WeightLayout layout = WeightLayout::rows;
 
   bool quantized() const { return group_size > 0; }

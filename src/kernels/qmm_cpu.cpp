@@ -78,9 +78,7 @@ const char* qmm_isa_name(QmmIsa isa) {
   return "?";
 }
 
-bool tiled_layout_supported() {
-  return cpu_has_avx512vnni() && detail::avx512vnni_kernels() != nullptr;
-}
+bool tiled_layout_supported() { return cpu_has_avx2() && detail::avx2_kernels() != nullptr; }
 
 bool qmm_supported(int bits, int group_size, int64_t K) {
   return (bits == 4 || bits == 8) && (group_size == 32 || group_size == 64 || group_size == 128) &&
@@ -98,9 +96,10 @@ void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa) {
   detail::ComputeFn compute = k ? k->compute : nullptr;
   int block = k && p.bits == 4 ? k->block : 0;
   if (p.layout == WeightLayout::tiled16) {
-    k = tiled_layout_supported() ? detail::avx512vnni_kernels() : nullptr;
-    if (k == nullptr || p.N % kTileRows != 0)
-      throw std::invalid_argument("quantized_matmul_cpu: tiled16 weights need AVX-512 VNNI");
+    k = isa == QmmIsa::avx512vnni && cpu_has_avx512vnni() ? detail::avx512vnni_kernels() : nullptr;
+    if (k == nullptr && cpu_has_avx2()) k = detail::avx2_kernels();
+    if (k == nullptr || k->compute_tiled == nullptr || p.N % kTileRows != 0)
+      throw std::invalid_argument("quantized_matmul_cpu: tiled16 weights need AVX2");
     compute = k->compute_tiled;
     block = p.bits == 4 ? k->tiled_block : 0;
   }

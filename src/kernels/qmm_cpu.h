@@ -19,7 +19,7 @@ constexpr int kTileRows = 16;
 //    biases likewise [N/16, groups, 16]. A word holds 8 consecutive 4-bit codes or 4 8-bit
 //    codes, so one vpdpbusd lane multiplies one row's codes by broadcast activations and the
 //    register's 16 lanes are 16 outputs: no horizontal sums, and per group the scaling is a
-//    vector multiply. N must be a multiple of 16. Only the AVX-512 VNNI kernel reads it.
+//    vector multiply. N must be a multiple of 16. Read by the AVX-512 VNNI and AVX2 kernels.
 enum class WeightLayout { rows, tiled16 };
 
 struct QmmProblem {
@@ -50,8 +50,8 @@ bool qmm_supported(int bits, int group_size, int64_t K);
 bool tiled_layout_supported();
 
 // Computes p.y using the thread pool. `isa` defaults to the best one this CPU has; asking for a
-// variant the CPU lacks falls back to the best available one below it. The tiled16 layout always
-// runs the AVX-512 VNNI kernel (it throws where the CPU lacks it).
+// variant the CPU lacks falls back to the best available one below it. The tiled16 layout runs
+// the AVX-512 VNNI or AVX2 kernel (it throws on CPUs without AVX2).
 void quantized_matmul_cpu(const QmmProblem& p);
 void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa);
 

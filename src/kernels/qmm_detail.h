@@ -38,6 +38,10 @@ struct IsaKernels {
 const IsaKernels* avx2_kernels();
 const IsaKernels* avx512vnni_kernels();
 
+// Defined in avx2/qmm_avx2_tiled.cpp.
+void compute_tiled_avx2(const QmmProblem& p, const QuantizedActivations& a, int64_t n0,
+                        int64_t n1, int64_t m0, int64_t m1);
+
 // Plain C++ version: float activations, any supported format, any CPU.
 void compute_scalar(const QmmProblem& p, int64_t n0, int64_t n1, int64_t m0, int64_t m1);
 

@@ -31,8 +31,8 @@ inline float load_scale(const void* base, int64_t i) {
 // scale), not of x: then the bias term sees the same activation as the codes, and the rounding
 // error is weighted by the dequantized weight s·q + b instead of by s·q alone, which for 4-bit
 // codes (all ≥ 0) is several times larger.
-void quantize_rows(const QmmProblem& p, const QuantizedActivations& a, int64_t m0, int64_t m1,
-                   int block) {
+[[maybe_unused]] void quantize_rows(const QmmProblem& p, const QuantizedActivations& a,
+                                    int64_t m0, int64_t m1, int block) {
   const int64_t G = p.group_size;
   const int64_t groups = p.K / G;
   for (int64_t m = m0; m < m1; ++m) {

@@ -84,7 +84,7 @@ mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx:
               biases.shape() == scales.shape(),
           "scales/biases shape must be [N, K / group_size]");
   require(layout == WeightLayout::rows || (tiled_layout_supported() && N % kTileRows == 0),
-          "tiled weights need AVX-512 VNNI and N a multiple of 16");
+          "tiled weights need AVX2 and N a multiple of 16");
   const mx::Stream s = mx::default_stream(mx::Device::cpu);
   // Loaded weights are already contiguous: passing them as they are keeps three graph nodes per
   // call out of every decode step.

@@ -91,12 +91,14 @@ void check(const Case& c, mx::Dtype scale_dtype, uint64_t seed) {
         << " bits=" << c.bits << " group=" << c.group;
   }
   if (k::tiled_layout_supported() && c.N % k::kTileRows == 0) {
-    auto y = k::cpu_quantized_matmul(x, k::to_tiled16(q.w), k::to_tiled16(q.scales),
-                                     k::to_tiled16(q.biases), c.group, c.bits,
-                                     k::WeightLayout::tiled16);
-    EXPECT_LT(relative_error(y, ref), tolerance(k::QmmIsa::avx512vnni))
-        << "tiled16 M=" << c.M << " N=" << c.N << " K=" << c.K << " bits=" << c.bits
-        << " group=" << c.group;
+    const auto w = k::to_tiled16(q.w), s = k::to_tiled16(q.scales), b = k::to_tiled16(q.biases);
+    for (auto isa : isas_here()) {
+      if (isa == k::QmmIsa::scalar) continue;  // tiled16 is read by the SIMD kernels only
+      auto y = k::cpu_quantized_matmul(x, w, s, b, c.group, c.bits, k::WeightLayout::tiled16, isa);
+      EXPECT_LT(relative_error(y, ref), tolerance(isa))
+          << "tiled16 " << k::qmm_isa_name(isa) << " M=" << c.M << " N=" << c.N << " K=" << c.K
+          << " bits=" << c.bits << " group=" << c.group;
+    }
   }
 }
 

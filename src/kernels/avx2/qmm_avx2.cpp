@@ -126,7 +126,7 @@ void compute(const QmmProblem& p, const QuantizedActivations& a, int64_t n0, int
   }
 }
 
-const IsaKernels kAvx2{quantize_rows, compute, 32};
+const IsaKernels kAvx2{quantize_rows, compute, 32, compute_tiled_avx2, 8};
 
 }  // namespace
 
