@@ -112,7 +112,7 @@ mx::array run_mlx(const mx::array& x, const Weight& w, const Variant&) {
 }
 
 // Seconds for `layers` layers' four matmuls at M rows, cycling through the weight copies; one
-// eval per matmul, as a model's graph would interleave them with other ops.
+// eval per matmul, as a model's graph would interleave them with other ops. Best of `repeats`.
 double time_layers(const std::vector<std::vector<Weight>>& copies, int layers, int M, MatmulFn fn,
                    const Variant& isa, int repeats) {
   std::vector<mx::array> xs;
@@ -143,7 +143,8 @@ std::vector<std::vector<Weight>> layer_copies(mx::Dtype scale_dtype, int count) 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int repeats = 3;
+  // Best of `repeats` for each decode figure (cheap), of 2 for prefill; the machine may be shared.
+  int repeats = 10;
   if (argc > 1) repeats = std::max(1, std::atoi(argv[1]));
   mx::set_default_device(mx::Device::cpu);
   const int threads = k::ThreadPool::global().threads();
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
 
   double model_bytes = bytes_of(kLmHead);
   for (const auto& s : kLayerShapes) model_bytes += kLayers * bytes_of(s);
-  const double gbps = memory_read_gbps(threads, repeats);
+  const double gbps = memory_read_gbps(threads, std::max(repeats, 5));
   out["memory_read_GBps"] = gbps;
   out["decode_bytes_per_token_GB"] = model_bytes / 1e9;
   out["roofline_tokens_per_s"] = gbps * 1e9 / model_bytes;
@@ -163,13 +164,16 @@ int main(int argc, char** argv) {
   {
     auto copies = layer_copies(mx::float16, kLayerCopies);
     const Weight lm_head = random_weight(kLmHead, mx::float16);
+    const bool avx512 = k::best_qmm_isa() == k::QmmIsa::avx512vnni;
     std::vector<Variant> variants;
-    if (k::tiled_layout_supported())
-      variants.push_back({"tiled16_avx512vnni", k::WeightLayout::tiled16, k::QmmIsa::avx512vnni});
+    if (k::tiled_layout_supported()) {
+      if (avx512)
+        variants.push_back({"tiled16_avx512vnni", k::WeightLayout::tiled16, k::QmmIsa::avx512vnni});
+      variants.push_back({"tiled16_avx2", k::WeightLayout::tiled16, k::QmmIsa::avx2});
+    }
     variants.push_back({std::string("rows_") + k::qmm_isa_name(k::best_qmm_isa()),
                         k::WeightLayout::rows, k::best_qmm_isa()});
-    if (k::best_qmm_isa() == k::QmmIsa::avx512vnni)
-      variants.push_back({"rows_avx2", k::WeightLayout::rows, k::QmmIsa::avx2});
+    if (avx512) variants.push_back({"rows_avx2", k::WeightLayout::rows, k::QmmIsa::avx2});
     for (const auto& isa : variants) {
       nlohmann::json r;
       const double layers = time_layers(copies, kLayers, 1, run_kernel, isa, repeats);
@@ -186,7 +190,7 @@ int main(int argc, char** argv) {
             time_layers(copies, kLayers, M, run_kernel, isa, repeats) +
             time_one(lm_head, kLmHead, M, run_kernel, isa, repeats);
       // Prefill: 512 rows through every layer; logits for the last row only.
-      const double layer512 = time_layers(copies, kLayerCopies, 512, run_kernel, isa, 1) / kLayerCopies;
+      const double layer512 = time_layers(copies, kLayerCopies, 512, run_kernel, isa, 2) / kLayerCopies;
       const double prefill = kLayers * layer512 + head;
       r["prefill512_s"] = prefill;
       r["prefill512_tokens_per_s"] = 512.0 / prefill;
