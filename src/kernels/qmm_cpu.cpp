@@ -5,6 +5,10 @@
 #include <stdexcept>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "kernels/qmm_detail.h"
 #include "kernels/thread_pool.h"
 
@@ -12,10 +16,18 @@ namespace pensieve::kernels {
 
 namespace {
 
+#if defined(__x86_64__) || defined(__i386__)
+// F16C (float16 scale conversion) through cpuid: not every compiler's __builtin_cpu_supports
+// knows it.
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+#endif
+
 bool cpu_has_avx2() {
 #if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 #else
   return false;
 #endif

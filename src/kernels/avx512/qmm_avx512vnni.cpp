@@ -2,7 +2,9 @@
 // activations and accumulates in int32 without saturation, 64 values per instruction. Groups
 // must be multiples of 64 (32 goes to the AVX2 variant).
 // GCC 12's own AVX-512 intrinsic headers trip -Wmaybe-uninitialized (their `__Y` placeholders).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "kernels/qmm_isa_common.inl"
 
