@@ -63,6 +63,8 @@ const detail::IsaKernels* kernels_for(QmmIsa isa, const QmmProblem& p) {
   return nullptr;
 }
 
+constexpr int64_t kActivationRowsPerTask = 64;
+
 // Output rows per task: enough tasks for load balance, few enough that each streams a
 // contiguous stretch of the weight.
 int64_t rows_per_task(const QmmProblem& p, int threads) {
@@ -136,8 +138,14 @@ void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa) {
     k->quantize_rows(p, a, t * rows_per_quant_task, std::min(p.M, (t + 1) * rows_per_quant_task),
                      block);
   });
-  pool.run(tasks, [&](int64_t t) {
-    compute(p, a, t * chunk, std::min(p.N, (t + 1) * chunk), 0, p.M);
+  // Many activation rows (prefill) are split too, so that a task's rows of quantized
+  // activations stay in L2 while its weight rows pass under them; consecutive tasks share their
+  // weight rows, which then come from the shared L3.
+  const int64_t m_tasks = (p.M + kActivationRowsPerTask - 1) / kActivationRowsPerTask;
+  pool.run(tasks * m_tasks, [&](int64_t t) {
+    const int64_t n = t / m_tasks, m = t % m_tasks;
+    compute(p, a, n * chunk, std::min(p.N, (n + 1) * chunk), m * kActivationRowsPerTask,
+            std::min(p.M, (m + 1) * kActivationRowsPerTask));
   });
 }
 
