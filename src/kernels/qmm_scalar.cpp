@@ -49,26 +49,33 @@ float load_scale(const void* base, int64_t i, ScaleType t) {
 }  // namespace
 
 void compute_scalar(const QmmProblem& p, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-  const int64_t groups = p.K / p.group_size;
+  const int64_t G = p.group_size, groups = p.K / G;
   const int64_t row_bytes = p.K * p.bits / 8;
-  const uint32_t mask = (1u << p.bits) - 1;
+  float codes[128];  // one group's codes as floats: plain loops the compiler can vectorise
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t* wrow = p.w + n * row_bytes;
-    for (int64_t m = m0; m < m1; ++m) {
-      const float* xrow = p.x + m * p.K;
-      float acc = 0.0f;
-      for (int64_t g = 0; g < groups; ++g) {
-        float dot = 0.0f, xsum = 0.0f;
-        for (int64_t k = g * p.group_size; k < (g + 1) * p.group_size; ++k) {
-          const int64_t bit = k * p.bits;
-          const uint32_t q = (wrow[bit / 8] >> (bit % 8)) & mask;
-          dot += static_cast<float>(q) * xrow[k];
-          xsum += xrow[k];
+    for (int64_t m = m0; m < m1; ++m) p.y[m * p.N + n] = 0.0f;
+    for (int64_t g = 0; g < groups; ++g) {
+      const uint8_t* wg = wrow + g * G * p.bits / 8;
+      if (p.bits == 4) {
+        for (int64_t i = 0; i < G / 2; ++i) {
+          codes[2 * i] = static_cast<float>(wg[i] & 0x0F);
+          codes[2 * i + 1] = static_cast<float>(wg[i] >> 4);
         }
-        acc += load_scale(p.scales, n * groups + g, p.scale_type) * dot +
-               load_scale(p.biases, n * groups + g, p.scale_type) * xsum;
+      } else {
+        for (int64_t i = 0; i < G; ++i) codes[i] = static_cast<float>(wg[i]);
       }
-      p.y[m * p.N + n] = acc;
+      const float s = load_scale(p.scales, n * groups + g, p.scale_type);
+      const float b = load_scale(p.biases, n * groups + g, p.scale_type);
+      for (int64_t m = m0; m < m1; ++m) {
+        const float* xg = p.x + m * p.K + g * G;
+        float dot = 0.0f, xsum = 0.0f;
+        for (int64_t i = 0; i < G; ++i) {
+          dot += codes[i] * xg[i];
+          xsum += xg[i];
+        }
+        p.y[m * p.N + n] += s * dot + b * xsum;
+      }
     }
   }
 }
