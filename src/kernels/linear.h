@@ -40,8 +40,10 @@ bool uses_cpu_kernel(const mx::array& x, const LinearWeight& w);
 
 // Converts a weight's float parts (float weight, or scales and biases) to `dtype` once at load,
 // so that per-step work does not convert them again (the CPU path wants float32). Quantized weights
-// that the CPU kernel will take keep their scales and biases as stored: the kernel reads float16
-// and bfloat16 directly, and converting would add a tenth to the bytes each step reads.
+// that the CPU kernel will take (dtype float32, CPU default device) keep their scales and biases
+// as stored, since the kernel reads float16 and bfloat16 directly and converting would add a tenth
+// to the bytes each step reads; on x86 CPUs with AVX2 they are also repacked, once, to the tiled16
+// layout (evaluated here). Call it for every quantized weight at load.
 LinearWeight with_float_dtype(const LinearWeight& w, mx::Dtype dtype);
 
 }  // namespace pensieve::kernels
