@@ -7,6 +7,8 @@
 
 #include <mlx/mlx.h>
 
+#include "kernels/qmm_cpu.h"
+
 namespace pensieve::kernels {
 
 namespace mx = mlx::core;
@@ -17,6 +19,9 @@ struct LinearWeight {
   std::optional<mx::array> biases;  // [out, in/group_size] when quantized (affine mode)
   int group_size = 0;               // 0 → not quantized
   int bits = 0;
+  // Memory layout of weight, scales and biases: MLX's rows, or the CPU kernel's tiled16, which
+  // with_float_dtype picks on CPUs with AVX2 (shapes stay [out, ...] either way).
+  WeightLayout layout = WeightLayout::rows;
 
   bool quantized() const { return group_size > 0; }
   int out_features() const { return weight.shape(0); }
@@ -29,8 +34,16 @@ mx::array linear(const mx::array& x, const LinearWeight& w);
 // Rows `ids` of the weight as float rows of dtype `dtype` (embedding lookup, dequantized).
 mx::array embedding_rows(const mx::array& ids, const LinearWeight& w, mx::Dtype dtype);
 
+// Whether linear(x, w) runs Pensieve's CPU kernel rather than MLX's op: a quantized affine
+// weight (bits 4 or 8, group size 32, 64 or 128, with biases) and a float x, on the CPU device.
+bool uses_cpu_kernel(const mx::array& x, const LinearWeight& w);
+
 // Converts a weight's float parts (float weight, or scales and biases) to `dtype` once at load,
-// so that per-step work does not convert them again (the CPU path wants float32).
+// so that per-step work does not convert them again (the CPU path wants float32). Quantized weights
+// that the CPU kernel will take (dtype float32, CPU default device) keep their scales and biases
+// as stored, since the kernel reads float16 and bfloat16 directly and converting would add a tenth
+// to the bytes each step reads; on x86 CPUs with AVX2 they are also repacked, once, to the tiled16
+// layout (evaluated here). Call it for every quantized weight at load.
 LinearWeight with_float_dtype(const LinearWeight& w, mx::Dtype dtype);
 
 }  // namespace pensieve::kernels

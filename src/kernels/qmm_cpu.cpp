@@ -1,0 +1,152 @@
+#include "kernels/qmm_cpu.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "kernels/qmm_detail.h"
+#include "kernels/thread_pool.h"
+
+namespace pensieve::kernels {
+
+namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// F16C (float16 scale conversion) through cpuid: not every compiler's __builtin_cpu_supports
+// knows it.
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+#endif
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+// Scratch space for quantized activations, reused across calls (calls come from one MLX stream
+// thread at a time; thread_local keeps concurrent callers apart anyway).
+struct Scratch {
+  std::vector<int8_t> q;
+  std::vector<float> scale, sum;
+};
+
+const detail::IsaKernels* kernels_for(QmmIsa isa, const QmmProblem& p) {
+  if (isa == QmmIsa::avx512vnni) {
+    const auto* k = detail::avx512vnni_kernels();
+    if (k && cpu_has_avx512vnni() && p.group_size % k->block == 0) return k;
+    isa = QmmIsa::avx2;
+  }
+  if (isa == QmmIsa::avx2) {
+    const auto* k = detail::avx2_kernels();
+    if (k && cpu_has_avx2() && p.group_size % k->block == 0) return k;
+  }
+  return nullptr;
+}
+
+constexpr int64_t kActivationRowsPerTask = 64;
+
+// Output rows per task: enough tasks for load balance, few enough that each streams a
+// contiguous stretch of the weight.
+int64_t rows_per_task(const QmmProblem& p, int threads) {
+  int64_t rows = (p.N + threads * 8 - 1) / (threads * 8);
+  rows = std::clamp<int64_t>(rows, 8, 64);
+  if (p.layout == WeightLayout::tiled16) rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
+  return rows;
+}
+
+}  // namespace
+
+QmmIsa best_qmm_isa() {
+  static const QmmIsa isa = cpu_has_avx512vnni() && detail::avx512vnni_kernels() ? QmmIsa::avx512vnni
+                            : cpu_has_avx2() && detail::avx2_kernels()         ? QmmIsa::avx2
+                                                                               : QmmIsa::scalar;
+  return isa;
+}
+
+const char* qmm_isa_name(QmmIsa isa) {
+  switch (isa) {
+    case QmmIsa::avx512vnni: return "avx512vnni";
+    case QmmIsa::avx2: return "avx2";
+    case QmmIsa::scalar: return "scalar";
+  }
+  return "?";
+}
+
+bool tiled_layout_supported() { return cpu_has_avx2() && detail::avx2_kernels() != nullptr; }
+
+bool qmm_supported(int bits, int group_size, int64_t K) {
+  return (bits == 4 || bits == 8) && (group_size == 32 || group_size == 64 || group_size == 128) &&
+         K > 0 && K % group_size == 0;
+}
+
+void quantized_matmul_cpu(const QmmProblem& p) { quantized_matmul_cpu(p, best_qmm_isa()); }
+
+void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa) {
+  if (p.M == 0 || p.N == 0) return;
+  ThreadPool& pool = ThreadPool::global();
+  const int64_t chunk = rows_per_task(p, pool.threads());
+  const int64_t tasks = (p.N + chunk - 1) / chunk;
+  const detail::IsaKernels* k = kernels_for(isa, p);
+  detail::ComputeFn compute = k ? k->compute : nullptr;
+  int block = k && p.bits == 4 ? k->block : 0;
+  if (p.layout == WeightLayout::tiled16) {
+    k = isa == QmmIsa::avx512vnni && cpu_has_avx512vnni() ? detail::avx512vnni_kernels() : nullptr;
+    if (k == nullptr && cpu_has_avx2()) k = detail::avx2_kernels();
+    if (k == nullptr || k->compute_tiled == nullptr || p.N % kTileRows != 0)
+      throw std::invalid_argument("quantized_matmul_cpu: tiled16 weights need AVX2");
+    compute = k->compute_tiled;
+    block = p.bits == 4 ? k->tiled_block : 0;
+  }
+  if (k == nullptr) {
+    pool.run(tasks, [&](int64_t t) {
+      detail::compute_scalar(p, t * chunk, std::min(p.N, (t + 1) * chunk), 0, p.M);
+    });
+    return;
+  }
+
+  thread_local Scratch scratch;
+  const int64_t groups = p.K / p.group_size;
+  scratch.q.resize(static_cast<size_t>(p.M * p.K));
+  scratch.scale.resize(static_cast<size_t>(p.M * groups));
+  scratch.sum.resize(static_cast<size_t>(p.M * groups));
+  const detail::QuantizedActivations a{scratch.q.data(), scratch.scale.data(), scratch.sum.data()};
+
+  // Quantizing the activations is O(M·K) against the matmul's O(M·N·K): split it only when big.
+  const int64_t rows_per_quant_task = std::max<int64_t>(1, (1 << 16) / p.K);
+  const int64_t quant_tasks = (p.M + rows_per_quant_task - 1) / rows_per_quant_task;
+  pool.run(quant_tasks, [&](int64_t t) {
+    k->quantize_rows(p, a, t * rows_per_quant_task, std::min(p.M, (t + 1) * rows_per_quant_task),
+                     block);
+  });
+  // Many activation rows (prefill) are split too, so that a task's rows of quantized
+  // activations stay in L2 while its weight rows pass under them; consecutive tasks share their
+  // weight rows, which then come from the shared L3.
+  const int64_t m_tasks = (p.M + kActivationRowsPerTask - 1) / kActivationRowsPerTask;
+  pool.run(tasks * m_tasks, [&](int64_t t) {
+    const int64_t n = t / m_tasks, m = t % m_tasks;
+    compute(p, a, n * chunk, std::min(p.N, (n + 1) * chunk), m * kActivationRowsPerTask,
+            std::min(p.M, (m + 1) * kActivationRowsPerTask));
+  });
+}
+
+}  // namespace pensieve::kernels

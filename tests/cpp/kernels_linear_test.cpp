@@ -1,0 +1,127 @@
+// linear(): which implementation runs (the Pensieve CPU kernel for supported formats on the CPU,
+// MLX's op otherwise) and that both agree with a float64 reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include <mlx/mlx.h>
+
+#include "kernels/cpu_layout.h"
+#include "kernels/linear.h"
+
+namespace mx = mlx::core;
+namespace k = pensieve::kernels;
+
+namespace {
+
+k::LinearWeight quantized_weight(int N, int K, int bits, int group, uint64_t seed) {
+  auto wf = mx::multiply(mx::random::normal({N, K}, mx::float32, 0.0f, 1.0f, mx::random::key(seed)),
+                         mx::array(0.05f));
+  auto q = mx::quantize(wf, group, bits, "affine");
+  // As stored in model files: float16 scales and biases.
+  k::LinearWeight w{q[0], mx::astype(q[1], mx::float16), mx::astype(q[2], mx::float16), group, bits};
+  mx::eval({w.weight, *w.scales, *w.biases});
+  return w;
+}
+
+// The weight dequantized by MLX, whatever its layout: [out, in] float32.
+mx::array dequantized(const k::LinearWeight& w) {
+  const bool tiled = w.layout == k::WeightLayout::tiled16;
+  auto un = [&](const mx::array& a) { return tiled ? k::from_tiled16(a) : a; };
+  return mx::dequantize(un(w.weight), mx::astype(un(*w.scales), mx::float32),
+                        mx::astype(un(*w.biases), mx::float32), w.group_size, w.bits, "affine");
+}
+
+// ‖linear(x, w) − x · dequantize(w)ᵀ‖ / ‖reference‖, the reference in float64.
+double relative_error_vs_reference(const mx::array& x, const k::LinearWeight& w) {
+  const int K = w.in_features(), N = w.out_features();
+  auto y = mx::astype(k::linear(x, w), mx::float32);
+  auto wd = dequantized(w);
+  auto x2 = mx::astype(mx::reshape(x, {-1, K}), mx::float32);
+  y = mx::reshape(y, {-1, N});
+  mx::eval({y, wd, x2});
+  const int M = x2.shape(0);
+  double num = 0, den = 0;
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double ref = 0;
+      for (int kk = 0; kk < K; ++kk) ref += double(x2.data<float>()[m * K + kk]) * wd.data<float>()[n * K + kk];
+      const double d = y.data<float>()[m * N + n] - ref;
+      num += d * d;
+      den += ref * ref;
+    }
+  return std::sqrt(num / den);
+}
+
+class KernelsLinear : public ::testing::Test {
+ protected:
+  void SetUp() override { mx::set_default_device(mx::Device::cpu); }
+};
+
+TEST_F(KernelsLinear, CpuFloat32TakesTheKernel) {
+  auto w = k::with_float_dtype(quantized_weight(32, 256, 4, 64, 1), mx::float32);
+  EXPECT_EQ(w.scales->dtype(), mx::float16);  // kept as stored: the kernel reads float16
+  EXPECT_EQ(w.layout, k::tiled_layout_supported() ? k::WeightLayout::tiled16 : k::WeightLayout::rows);
+  auto x = mx::random::normal({2, 3, 256}, mx::float32, 0.0f, 1.0f, mx::random::key(2));
+  EXPECT_TRUE(k::uses_cpu_kernel(x, w));
+  auto y = k::linear(x, w);
+  EXPECT_EQ(y.shape(), (mx::Shape{2, 3, 32}));
+  EXPECT_EQ(y.dtype(), mx::float32);
+  EXPECT_LT(relative_error_vs_reference(x, w), 1.2e-2);
+}
+
+TEST_F(KernelsLinear, HalfActivationsConvertThroughTheKernel) {
+  auto w = quantized_weight(16, 128, 8, 32, 3);
+  auto x = mx::astype(mx::random::normal({4, 128}, mx::float32, 0.0f, 1.0f, mx::random::key(4)),
+                      mx::float16);
+  EXPECT_TRUE(k::uses_cpu_kernel(x, w));
+  auto y = k::linear(x, w);
+  EXPECT_EQ(y.dtype(), mx::float16);
+  EXPECT_LT(relative_error_vs_reference(x, w), 1.5e-2);
+}
+
+TEST_F(KernelsLinear, UnsupportedFormatsFallBackToMlx) {
+  // 2-, 3-, 5- and 6-bit weights are MLX formats the kernel does not take.
+  uint64_t seed = 10;
+  for (auto [bits, group] : std::vector<std::pair<int, int>>{{2, 64}, {3, 64}, {5, 32}, {6, 128}}) {
+    const auto stored = quantized_weight(8, 256, bits, group, seed++);
+    auto x = mx::random::normal({3, 256}, mx::float32, 0.0f, 1.0f, mx::random::key(seed++));
+    EXPECT_FALSE(k::uses_cpu_kernel(x, stored)) << bits << "-bit group " << group;
+    // Scales as stored (float16) with float32 x: linear() converts them for MLX's op.
+    EXPECT_LT(relative_error_vs_reference(x, stored), 1e-5) << bits << "-bit group " << group;
+    auto prepared = k::with_float_dtype(stored, mx::float32);
+    EXPECT_EQ(prepared.scales->dtype(), mx::float32);
+    EXPECT_LT(relative_error_vs_reference(x, prepared), 1e-5) << bits << "-bit group " << group;
+  }
+}
+
+TEST_F(KernelsLinear, EmbeddingRowsInEitherLayout) {
+  const auto stored = quantized_weight(64, 128, 4, 64, 40);
+  const auto prepared = k::with_float_dtype(stored, mx::float32);
+  auto ids = mx::array({5, 63, 0, 17, 17, 40}, {2, 3});
+  auto expected = mx::take(dequantized(stored), ids, 0);
+  auto from_stored = k::embedding_rows(ids, stored, mx::float32);
+  auto from_prepared = k::embedding_rows(ids, prepared, mx::float32);
+  EXPECT_EQ(from_prepared.shape(), (mx::Shape{2, 3, 128}));
+  // Same scales, same dequantize: identical; against float32 scales, float16 rounding.
+  EXPECT_TRUE(mx::array_equal(from_prepared, from_stored).item<bool>());
+  EXPECT_TRUE(mx::allclose(from_stored, expected, 1e-2, 1e-3).item<bool>());
+}
+
+TEST_F(KernelsLinear, TiledWeightConvertsBackForOtherDtypes) {
+  const auto stored = quantized_weight(32, 128, 8, 64, 50);
+  const auto prepared = k::with_float_dtype(stored, mx::float32);
+  const auto as_half = k::with_float_dtype(prepared, mx::float16);
+  EXPECT_EQ(as_half.layout, k::WeightLayout::rows);
+  EXPECT_EQ(as_half.scales->dtype(), mx::float16);
+  EXPECT_TRUE(mx::array_equal(as_half.weight, stored.weight).item<bool>());
+}
+
+TEST_F(KernelsLinear, WeightWithoutBiasesIsNotForTheKernel) {
+  auto w = quantized_weight(8, 128, 4, 64, 20);
+  w.biases.reset();
+  EXPECT_FALSE(k::uses_cpu_kernel(mx::ones({1, 128}), w));
+}
+
+}  // namespace
