@@ -42,8 +42,7 @@ void serve(ServeOptions o) {
   std::signal(SIGTERM, on_stop_signal);
   std::thread announce([&] {
     if (host.wait() == server::ModelHost::State::failed) {
-      log::error(host.failure());
-      http.stop();
+      http.stop();  // the failure is reported once, as the command's error
       return;
     }
     const std::string url = "http://" + o.server.host + ":" + std::to_string(port);
