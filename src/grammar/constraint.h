@@ -63,9 +63,9 @@ class Constraint {
 // pensieve::Error for an invalid or unsupported schema, with a message meant for the client.
 class ConstraintFactory {
  public:
-  // Output: one JSON value valid against `schema`.
+  // Output: one JSON value valid against `schema`, properties in the schema's key order.
   static std::shared_ptr<ConstraintFactory> json_schema(std::shared_ptr<const Vocabulary> vocab,
-                                                        const nlohmann::json& schema);
+                                                        const nlohmann::ordered_json& schema);
   // Output: any JSON object.
   static std::shared_ptr<ConstraintFactory> json_object(std::shared_ptr<const Vocabulary> vocab);
   // Output: `<tool_call>{"name": N, "arguments": A}</tool_call>`, N one of `tools` and A valid

@@ -18,7 +18,7 @@ std::shared_ptr<CompiledGrammar> compile(std::shared_ptr<const Vocabulary> vocab
   return grammar;
 }
 
-std::string dump_schema(const nlohmann::json& schema) {
+std::string dump_schema(const nlohmann::ordered_json& schema) {
   try {
     return with_layout(schema).dump();
   } catch (const nlohmann::json::exception& e) {  // invalid UTF-8 in a string
@@ -66,7 +66,7 @@ ConstraintFactory::ConstraintFactory(std::shared_ptr<const CompiledGrammar> gram
 ConstraintFactory::~ConstraintFactory() = default;
 
 std::shared_ptr<ConstraintFactory> ConstraintFactory::json_schema(
-    std::shared_ptr<const Vocabulary> vocab, const nlohmann::json& schema) {
+    std::shared_ptr<const Vocabulary> vocab, const nlohmann::ordered_json& schema) {
   return std::make_shared<ConstraintFactory>(
       compile(std::move(vocab), "json_schema", dump_schema(schema), "invalid JSON schema"));
 }

@@ -7,11 +7,11 @@
 
 namespace pensieve::grammar {
 
-nlohmann::json with_layout(const nlohmann::json& schema) {
-  nlohmann::json out;
+nlohmann::ordered_json with_layout(const nlohmann::ordered_json& schema) {
+  nlohmann::ordered_json out;
   if (schema.is_boolean()) {
     if (!schema.get<bool>()) throw Error("JSON schema `false` allows no value");
-    out = nlohmann::json::object();
+    out = nlohmann::ordered_json::object();
   } else if (schema.is_object()) {
     out = schema;
   } else {
@@ -23,9 +23,10 @@ nlohmann::json with_layout(const nlohmann::json& schema) {
   return out;
 }
 
-nlohmann::json tool_call_schema(const Tool& tool) {
-  nlohmann::json arguments = tool.input_schema;
+nlohmann::ordered_json tool_call_schema(const Tool& tool) {
+  nlohmann::ordered_json arguments = tool.input_schema;
   if (arguments.is_null()) arguments = {{"type", "object"}};
+  // "name" first: it decides which schema the arguments follow.
   return with_layout({{"type", "object"},
                       {"properties", {{"name", {{"const", tool.name}}}, {"arguments", arguments}}},
                       {"required", {"name", "arguments"}},

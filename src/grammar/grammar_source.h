@@ -13,10 +13,10 @@ namespace pensieve::grammar {
 // `schema` with llguidance's layout options added: compact single-line JSON (", " and ": "
 // separators, no free whitespace), so that a weak or random model cannot pad forever.
 // Throws pensieve::Error when `schema` is neither an object nor a boolean.
-nlohmann::json with_layout(const nlohmann::json& schema);
+nlohmann::ordered_json with_layout(const nlohmann::ordered_json& schema);
 
 // The object a call carries: {"name": <tool.name>, "arguments": <valid for tool.input_schema>}.
-nlohmann::json tool_call_schema(const Tool& tool);
+nlohmann::ordered_json tool_call_schema(const Tool& tool);
 
 // Lark: one or more `<tool_call>OBJECT</tool_call>`, whitespace between, OBJECT one of the
 // tools' call objects. Throws pensieve::Error for no tools, an empty or repeated name.

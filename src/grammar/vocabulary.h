@@ -16,10 +16,12 @@ struct Vocabulary {
   int32_t eos_id = -1;                   // the token that ends a constrained output
 };
 
-// A tool the model may call: its name and the JSON schema of its input.
+// A tool the model may call: its name and the JSON schema of its input. Ordered JSON keeps the
+// declared order of properties, which is the order the model writes them in; a plain
+// nlohmann::json converts implicitly (its keys come sorted).
 struct Tool {
   std::string name;
-  nlohmann::json input_schema;
+  nlohmann::ordered_json input_schema;
 };
 
 }  // namespace pensieve::grammar

@@ -3,12 +3,14 @@
 // the tokenizer module, and random walks through a constraint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <memory>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -115,6 +117,8 @@ inline Walk random_walk(Constraint& c, std::mt19937& rng, size_t wander, MaskTim
             (!b.empty() && b.find_first_not_of("\"{}[],: ") == std::string::npos))
           closing.push_back(t);
       }
+      if (std::find(allowed.begin(), allowed.end(), vocab.eos_id) != allowed.end())
+        closing = {vocab.eos_id};
       if (!closing.empty()) allowed.swap(closing);
     }
     const int32_t token = allowed[std::uniform_int_distribution<size_t>(0, allowed.size() - 1)(rng)];
@@ -126,6 +130,38 @@ inline Walk random_walk(Constraint& c, std::mt19937& rng, size_t wander, MaskTim
   }
   EXPECT_TRUE(c.finished()) << "walk did not end: " << walk.text;
   return walk;
+}
+
+}  // namespace pensieve::grammar::testing
+
+namespace pensieve::grammar::testing {
+
+// Longest-match tokens spelling `text` (not the model's own tokenization; any spelling
+// decodes to the same bytes, which is all a grammar sees).
+inline std::vector<int32_t> spell(const std::string& text) {
+  static const auto by_bytes = [] {
+    std::unordered_map<std::string, int32_t> m;
+    const auto& v = *phi3_vocabulary();
+    for (size_t i = 0; i < v.token_bytes.size(); ++i)
+      if (!v.is_special[i]) m.emplace(v.token_bytes[i], static_cast<int32_t>(i));
+    return m;
+  }();
+  std::vector<int32_t> tokens;
+  for (size_t at = 0; at < text.size();) {
+    for (size_t len = std::min<size_t>(16, text.size() - at); len > 0; --len) {
+      auto found = by_bytes.find(text.substr(at, len));
+      if (found != by_bytes.end()) {
+        tokens.push_back(found->second);
+        at += len;
+        break;
+      }
+    }
+  }
+  return tokens;
+}
+
+inline void accept_text(Constraint& c, const std::string& text) {
+  for (int32_t t : spell(text)) c.accept(t);
 }
 
 }  // namespace pensieve::grammar::testing
