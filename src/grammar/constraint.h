@@ -1,7 +1,7 @@
 #pragma once
 // Constrained decoding: a grammar (a JSON schema, any JSON object, or Pensieve's tool-call
 // format) decides at each step which tokens may come next, so the output always parses and
-// validates. Grammars are compiled by llguidance (docs/GRAMMAR.md gives the choice and figures).
+// validates. Grammars are compiled by llguidance (its C API, built from crates.io by cargo).
 //
 // Masks are bitmasks, 32 tokens a word (bit t % 32 of word t / 32): llguidance computes them in
 // this form, so handing them on costs nothing, and applying one to logits reads 4 KB, not 32 KB.

@@ -44,22 +44,22 @@ std::shared_ptr<LlgTokenizer> build_tokenizer(const Vocabulary& vocab) {
 }  // namespace
 
 std::shared_ptr<LlgTokenizer> llg_tokenizer_for(const std::shared_ptr<const Vocabulary>& vocab) {
-  // The trie takes tens of milliseconds to build, so it is built once per Vocabulary. An entry
-  // holds its Vocabulary alive, so the address it is keyed by cannot be reused while it lives.
+  // The trie takes tens of milliseconds to build, compiling a grammar on it about one, so it is
+  // built once and lives as long as its Vocabulary. Entries of vocabularies gone are dropped
+  // before each look-up, so a new Vocabulary at a freed address never finds a stale trie.
   struct Entry {
-    std::weak_ptr<LlgTokenizer> tokenizer;
-    std::shared_ptr<const Vocabulary> vocab;
+    std::weak_ptr<const Vocabulary> vocab;
+    std::shared_ptr<LlgTokenizer> tokenizer;
   };
   static std::mutex mutex;
   static std::map<const Vocabulary*, Entry> cache;
   std::lock_guard lock(mutex);
-  for (auto it = cache.begin(); it != cache.end();) {  // forget the vocabularies no one uses
-    it = it->second.tokenizer.expired() ? cache.erase(it) : std::next(it);
+  for (auto it = cache.begin(); it != cache.end();) {
+    it = it->second.vocab.expired() ? cache.erase(it) : std::next(it);
   }
-  if (auto found = cache.find(vocab.get()); found != cache.end())
-    return found->second.tokenizer.lock();
+  if (auto found = cache.find(vocab.get()); found != cache.end()) return found->second.tokenizer;
   auto tokenizer = build_tokenizer(*vocab);
-  cache[vocab.get()] = Entry{tokenizer, vocab};
+  cache[vocab.get()] = Entry{vocab, tokenizer};
   return tokenizer;
 }
 
