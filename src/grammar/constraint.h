@@ -63,7 +63,9 @@ class Constraint {
 // pensieve::Error for an invalid or unsupported schema, with a message meant for the client.
 class ConstraintFactory {
  public:
-  // Output: one JSON value valid against `schema`, properties in the schema's key order.
+  // Output: one JSON value valid against `schema`, properties in the schema's key order. A
+  // keyword llguidance does not implement (uniqueItems, propertyNames, not, if/then) is an
+  // error: the client asked for output valid against the whole schema.
   static std::shared_ptr<ConstraintFactory> json_schema(std::shared_ptr<const Vocabulary> vocab,
                                                         const nlohmann::ordered_json& schema);
   // Output: any JSON object.
@@ -72,7 +74,8 @@ class ConstraintFactory {
   // against its input schema, repeated 1..n times with only whitespace between, then EOS.
   // forced: the output starts with a call. Lazy (forced = false): free text, unconstrained,
   // until "<tool_call>" appears; from there the calls are constrained, and the text may also end
-  // without any call.
+  // without any call. Keywords the grammar cannot enforce are ignored in tool schemas (see
+  // tool_call_schema in grammar_source.h).
   static std::shared_ptr<ConstraintFactory> tool_calls(std::shared_ptr<const Vocabulary> vocab,
                                                        const std::vector<Tool>& tools,
                                                        bool forced);

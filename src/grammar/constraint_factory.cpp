@@ -20,7 +20,7 @@ std::shared_ptr<CompiledGrammar> compile(std::shared_ptr<const Vocabulary> vocab
 
 std::string dump_schema(const nlohmann::ordered_json& schema) {
   try {
-    return with_layout(schema).dump();
+    return with_layout(schema, /*lenient=*/false).dump();
   } catch (const nlohmann::json::exception& e) {  // invalid UTF-8 in a string
     throw Error(std::string("invalid JSON schema: ") + e.what());
   }

@@ -7,7 +7,7 @@
 
 namespace pensieve::grammar {
 
-nlohmann::ordered_json with_layout(const nlohmann::ordered_json& schema) {
+nlohmann::ordered_json with_layout(const nlohmann::ordered_json& schema, bool lenient) {
   nlohmann::ordered_json out;
   if (schema.is_boolean()) {
     if (!schema.get<bool>()) throw Error("JSON schema `false` allows no value");
@@ -19,7 +19,8 @@ nlohmann::ordered_json with_layout(const nlohmann::ordered_json& schema) {
   }
   out["x-guidance"] = {{"whitespace_flexible", false},
                        {"item_separator", ", "},
-                       {"key_separator", ": "}};
+                       {"key_separator", ": "},
+                       {"lenient", lenient}};
   return out;
 }
 
@@ -30,7 +31,8 @@ nlohmann::ordered_json tool_call_schema(const Tool& tool) {
   return with_layout({{"type", "object"},
                       {"properties", {{"name", {{"const", tool.name}}}, {"arguments", arguments}}},
                       {"required", {"name", "arguments"}},
-                      {"additionalProperties", false}});
+                      {"additionalProperties", false}},
+                     /*lenient=*/true);
 }
 
 std::string tool_calls_lark(const std::vector<Tool>& tools) {

@@ -10,12 +10,16 @@
 
 namespace pensieve::grammar {
 
-// `schema` with llguidance's layout options added: compact single-line JSON (", " and ": "
-// separators, no free whitespace), so that a weak or random model cannot pad forever.
+// `schema` with llguidance's options added: compact single-line JSON (", " and ": "
+// separators, no free whitespace), so that a weak or random model cannot pad forever; and,
+// when `lenient`, keywords llguidance does not implement (uniqueItems, propertyNames, not,
+// if/then, unknown formats) ignored rather than refused.
 // Throws pensieve::Error when `schema` is neither an object nor a boolean.
-nlohmann::ordered_json with_layout(const nlohmann::ordered_json& schema);
+nlohmann::ordered_json with_layout(const nlohmann::ordered_json& schema, bool lenient);
 
 // The object a call carries: {"name": <tool.name>, "arguments": <valid for tool.input_schema>}.
+// Lenient: clients such as Claude Code send their tools' schemas unasked, and a keyword the
+// grammar cannot enforce must not refuse the whole request.
 nlohmann::ordered_json tool_call_schema(const Tool& tool);
 
 // Lark: one or more `<tool_call>OBJECT</tool_call>`, whitespace between, OBJECT one of the

@@ -32,8 +32,14 @@ inline bool has_type(const nlohmann::json& v, const std::string& type) {
 
 // "" when `v` is valid against `schema`, else where and why it is not.
 inline std::string schema_violation(const nlohmann::json& v, const nlohmann::json& s,
-                                    const std::string& at = "$") {
+                                    const std::string& at = "$",
+                                    const nlohmann::json* root = nullptr) {
+  if (root == nullptr) root = &s;
   if (s.is_boolean()) return s.get<bool>() ? "" : at + ": schema false";
+  if (s.contains("$ref")) {  // local references only, "#/definitions/name" and the like
+    const auto ref = s["$ref"].get<std::string>();
+    return schema_violation(v, root->at(nlohmann::json::json_pointer(ref.substr(1))), at, root);
+  }
   if (s.contains("type")) {
     bool ok = false;
     if (s["type"].is_array()) {
@@ -51,7 +57,7 @@ inline std::string schema_violation(const nlohmann::json& v, const nlohmann::jso
   }
   if (s.contains("anyOf")) {
     bool any = false;
-    for (const auto& alt : s["anyOf"]) any = any || schema_violation(v, alt, at).empty();
+    for (const auto& alt : s["anyOf"]) any = any || schema_violation(v, alt, at, root).empty();
     if (!any) return at + ": matches no anyOf alternative";
   }
   if (v.is_number()) {
@@ -80,7 +86,7 @@ inline std::string schema_violation(const nlohmann::json& v, const nlohmann::jso
       return at + ": more than maxItems";
     if (s.contains("items")) {
       for (size_t i = 0; i < v.size(); ++i) {
-        auto e = schema_violation(v[i], s["items"], at + "[" + std::to_string(i) + "]");
+        auto e = schema_violation(v[i], s["items"], at + "[" + std::to_string(i) + "]", root);
         if (!e.empty()) return e;
       }
     }
@@ -93,10 +99,10 @@ inline std::string schema_violation(const nlohmann::json& v, const nlohmann::jso
     for (const auto& [key, value] : v.items()) {
       const std::string here = at + "." + key;
       if (s.contains("properties") && s["properties"].contains(key)) {
-        auto e = schema_violation(value, s["properties"][key], here);
+        auto e = schema_violation(value, s["properties"][key], here, root);
         if (!e.empty()) return e;
       } else if (s.contains("additionalProperties")) {
-        auto e = schema_violation(value, s["additionalProperties"], here);
+        auto e = schema_violation(value, s["additionalProperties"], here, root);
         if (!e.empty()) return e;
       }
     }

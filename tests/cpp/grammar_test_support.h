@@ -75,6 +75,40 @@ inline std::vector<int32_t> allowed_list(const TokenMask& mask) {
   return out;
 }
 
+// Tokens made only of JSON punctuation and spaces: they close strings, arrays and objects.
+inline const std::vector<int32_t>& punctuation_tokens() {
+  static const std::vector<int32_t> tokens = [] {
+    std::vector<int32_t> out;
+    const auto& v = *phi3_vocabulary();
+    for (size_t i = 0; i < v.token_bytes.size(); ++i) {
+      const std::string& b = v.token_bytes[i];
+      if (!v.is_special[i] && !b.empty() && b.find_first_not_of("\"{}[],: ") == std::string::npos)
+        out.push_back(static_cast<int32_t>(i));
+    }
+    return out;
+  }();
+  return tokens;
+}
+
+// A token drawn uniformly from those `mask` allows, or -1 if none.
+inline int32_t random_allowed(const TokenMask& mask, std::mt19937& rng) {
+  size_t count = 0;
+  for (uint32_t w : mask) count += static_cast<size_t>(__builtin_popcount(w));
+  if (count == 0) return -1;
+  size_t pick = std::uniform_int_distribution<size_t>(0, count - 1)(rng);
+  for (size_t w = 0; w < mask.size(); ++w) {
+    const auto n = static_cast<size_t>(__builtin_popcount(mask[w]));
+    if (pick >= n) {
+      pick -= n;
+      continue;
+    }
+    uint32_t bits = mask[w];
+    for (; pick > 0; --pick) bits &= bits - 1;
+    return static_cast<int32_t>(w * 32 + static_cast<size_t>(__builtin_ctz(bits)));
+  }
+  return -1;
+}
+
 struct MaskTiming {
   double total_us = 0;
   size_t masks = 0;
@@ -88,8 +122,9 @@ struct Walk {
 };
 
 // Walks `c` to its end, taking a random allowed token at each step. After the first
-// `wander` steps it prefers tokens made only of JSON punctuation, so that strings, arrays and
-// objects close and the walk ends; before, any allowed token is as likely as any other.
+// `wander` steps it takes EOS when allowed, else prefers punctuation_tokens(), so that strings,
+// arrays and objects close and the walk ends; before, any allowed token is as likely as any
+// other.
 inline Walk random_walk(Constraint& c, std::mt19937& rng, size_t wander, MaskTiming& timing,
                         size_t max_steps = 3000) {
   const auto& vocab = *phi3_vocabulary();
@@ -104,24 +139,23 @@ inline Walk random_walk(Constraint& c, std::mt19937& rng, size_t wander, MaskTim
     timing.masks += 1;
     timing.worst_us = std::max(timing.worst_us, us);
     EXPECT_TRUE(restricted) << "a JSON grammar restricts every step";
-    std::vector<int32_t> allowed = allowed_list(mask);
-    if (allowed.empty()) {
+    int32_t token = -1;
+    if (step >= wander) {
+      if (mask_allows(mask, vocab.eos_id)) {
+        token = vocab.eos_id;
+      } else {
+        std::vector<int32_t> closing;
+        for (int32_t t : punctuation_tokens())
+          if (mask_allows(mask, t)) closing.push_back(t);
+        if (!closing.empty())
+          token = closing[std::uniform_int_distribution<size_t>(0, closing.size() - 1)(rng)];
+      }
+    }
+    if (token < 0) token = random_allowed(mask, rng);
+    if (token < 0) {
       ADD_FAILURE() << "no token allowed after: " << walk.text;
       return walk;
     }
-    if (step >= wander) {
-      std::vector<int32_t> closing;
-      for (int32_t t : allowed) {
-        const std::string& b = vocab.token_bytes[static_cast<size_t>(t)];
-        if (t == vocab.eos_id ||
-            (!b.empty() && b.find_first_not_of("\"{}[],: ") == std::string::npos))
-          closing.push_back(t);
-      }
-      if (std::find(allowed.begin(), allowed.end(), vocab.eos_id) != allowed.end())
-        closing = {vocab.eos_id};
-      if (!closing.empty()) allowed.swap(closing);
-    }
-    const int32_t token = allowed[std::uniform_int_distribution<size_t>(0, allowed.size() - 1)(rng)];
     c.accept(token);
     if (token == vocab.eos_id)
       walk.ended_by_eos = true;

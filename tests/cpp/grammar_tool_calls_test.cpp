@@ -188,6 +188,11 @@ TEST(GrammarToolCalls, BadToolDefinitionsAreErrors) {
   EXPECT_THROW(ConstraintFactory::tool_calls(
                    vocab, {{"a", {{"type", "object"}}}, {"a", {{"type", "object"}}}}, true),
                Error);
+  // Keywords the grammar cannot enforce are ignored in tool schemas, not refused.
+  EXPECT_NO_THROW(ConstraintFactory::tool_calls(
+      vocab, {{"tags", nlohmann::ordered_json::parse(R"({"type": "object", "properties": {
+        "t": {"type": "array", "uniqueItems": true}}, "propertyNames": {"maxLength": 3}})")}},
+      true));
   try {
     ConstraintFactory::tool_calls(
         vocab, {{"ok", {{"type", "object"}}}, {"broken", {{"type", "nonsense"}}}}, true);
