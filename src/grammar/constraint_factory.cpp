@@ -1,5 +1,3 @@
-#include <llguidance.h>
-
 #include "common/error.h"
 #include "grammar/constraint.h"
 #include "grammar/grammar_source.h"
