@@ -1,6 +1,22 @@
 # Constrained decoding (src/grammar) on llguidance, a Rust crate with a C API. Cargo builds it
 # from crates.io at the versions pinned in third_party/llguidance/Cargo.lock, into this build
 # folder; the C++ side links the resulting static library.
+#
+# PENSIEVE_LLGUIDANCE_DIR: a folder holding a prebuilt libpensieve_llguidance.a and
+# include/llguidance.h (as a build folder's cargo/release and cargo/include hold them), for
+# machines that cannot reach crates.io; cargo is then not needed.
+set(PENSIEVE_LLGUIDANCE_DIR "" CACHE PATH "Prebuilt llguidance (skips cargo)")
+if(PENSIEVE_LLGUIDANCE_DIR)
+  add_library(llguidance STATIC IMPORTED GLOBAL)
+  set_target_properties(llguidance PROPERTIES
+    IMPORTED_LOCATION "${PENSIEVE_LLGUIDANCE_DIR}/libpensieve_llguidance.a"
+    INTERFACE_INCLUDE_DIRECTORIES "${PENSIEVE_LLGUIDANCE_DIR}/include"
+    INTERFACE_LINK_LIBRARIES "Threads::Threads;${CMAKE_DL_LIBS};m")
+  pensieve_module(pensieve_grammar grammar pensieve_common llguidance)
+  target_link_libraries(pensieve_engine PUBLIC pensieve_grammar)
+  return()
+endif()
+
 find_program(CARGO cargo HINTS "$ENV{CARGO_HOME}/bin" "$ENV{HOME}/.cargo/bin")
 if(NOT CARGO)
   message(FATAL_ERROR "cargo (Rust >= 1.87) is needed to build llguidance: run scripts/setup.sh")
