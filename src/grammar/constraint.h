@@ -76,9 +76,10 @@ class ConstraintFactory {
   // until "<tool_call>" appears; from there the calls are constrained, and the text may also end
   // without any call. Keywords the grammar cannot enforce are ignored in tool schemas (see
   // tool_call_schema in grammar_source.h).
+  // single_call: exactly one call (a named forced tool, parallel tool use turned off).
   static std::shared_ptr<ConstraintFactory> tool_calls(std::shared_ptr<const Vocabulary> vocab,
                                                        const std::vector<Tool>& tools,
-                                                       bool forced);
+                                                       bool forced, bool single_call = false);
 
   std::unique_ptr<Constraint> make() const;
 

@@ -75,10 +75,10 @@ std::shared_ptr<ConstraintFactory> ConstraintFactory::json_object(
 }
 
 std::shared_ptr<ConstraintFactory> ConstraintFactory::tool_calls(
-    std::shared_ptr<const Vocabulary> vocab, const std::vector<Tool>& tools, bool forced) {
+    std::shared_ptr<const Vocabulary> vocab, const std::vector<Tool>& tools, bool forced, bool single_call) {
   std::string lark;
   try {
-    lark = tool_calls_lark(tools);
+    lark = tool_calls_lark(tools, single_call);
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("invalid tool input_schema: ") + e.what());
   }

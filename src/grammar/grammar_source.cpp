@@ -35,7 +35,7 @@ nlohmann::ordered_json tool_call_schema(const Tool& tool) {
                      /*lenient=*/true);
 }
 
-std::string tool_calls_lark(const std::vector<Tool>& tools) {
+std::string tool_calls_lark(const std::vector<Tool>& tools, bool single_call) {
   if (tools.empty()) throw Error("tool calls need at least one tool");
   std::set<std::string> names;
   std::string alternatives;
@@ -50,7 +50,7 @@ std::string tool_calls_lark(const std::vector<Tool>& tools) {
   }
   // nlohmann's dump() escapes control characters and quotes, so each schema is one line of
   // valid JSON whatever the tool definitions hold.
-  return std::string("start: call (SEP? call)*\n") + "call: \"" + kToolCallOpen + "\" (" +
+  return std::string(single_call ? "start: call\n" : "start: call (SEP? call)*\n") + "call: \"" + kToolCallOpen + "\" (" +
          alternatives + ") \"" + kToolCallClose + "\"\n" + "SEP: /[ \\t\\r\\n]{1,8}/\n" + rules;
 }
 

@@ -24,6 +24,6 @@ nlohmann::ordered_json tool_call_schema(const Tool& tool);
 
 // Lark: one or more `<tool_call>OBJECT</tool_call>`, whitespace between, OBJECT one of the
 // tools' call objects. Throws pensieve::Error for no tools, an empty or repeated name.
-std::string tool_calls_lark(const std::vector<Tool>& tools);
+std::string tool_calls_lark(const std::vector<Tool>& tools, bool single_call = false);
 
 }  // namespace pensieve::grammar

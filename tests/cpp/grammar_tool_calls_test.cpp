@@ -90,6 +90,19 @@ TEST(GrammarToolCalls, ForcedOutputIsCallsThenEos) {
             << " us, worst " << timing.worst_us << " us\n";
 }
 
+TEST(GrammarToolCalls, SingleCallEndsAfterTheFirstCall) {
+  const auto tools = weather_and_search();
+  auto factory = ConstraintFactory::tool_calls(phi3_vocabulary(), tools, /*forced=*/true, /*single_call=*/true);
+  std::mt19937 rng(12);
+  MaskTiming timing;
+  for (int i = 0; i < 40; ++i) {
+    auto c = factory->make();
+    const Walk walk = random_walk(*c, rng, std::uniform_int_distribution<size_t>(0, 60)(rng), timing);
+    EXPECT_EQ(check_calls(walk.text, tools), 1U) << walk.text;
+    if (HasFailure()) break;
+  }
+}
+
 TEST(GrammarToolCalls, ForcedFirstTokenMustOpenACall) {
   auto c = ConstraintFactory::tool_calls(phi3_vocabulary(), weather_and_search(), true)->make();
   TokenMask mask;
