@@ -23,7 +23,8 @@ if(NOT CARGO)
 endif()
 
 set(_llg_crate "${CMAKE_SOURCE_DIR}/third_party/llguidance")
-set(_llg_target "${CMAKE_BINARY_DIR}/cargo")
+# One cargo target folder for every build configuration: the library is built once.
+set(_llg_target "${CMAKE_SOURCE_DIR}/.cache/cargo-target")
 set(_llg_include "${CMAKE_BINARY_DIR}/cargo/include")
 set(_llg_lib "${_llg_target}/release/libpensieve_llguidance.a")
 file(MAKE_DIRECTORY "${_llg_include}")
