@@ -82,6 +82,7 @@ std::string render_prompt(const api::ChatRequest& request, const tokenizer::Toke
 
 std::vector<int32_t> prompt_ids(const api::ChatRequest& request, const tokenizer::Tokenizer& tokenizer,
                                 const tokenizer::ChatTemplate& chat_template) {
+  if (request.prompt_token_ids) return *request.prompt_token_ids;  // /v1/completions given ids
   const auto text = render_prompt(request, tokenizer, chat_template);
   // A raw completion prompt gets BOS as the tokenizer config says; a rendered template writes
   // BOS itself where the model wants it (as transformers' apply_chat_template does).
