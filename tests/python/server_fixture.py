@@ -27,7 +27,7 @@ class Server:
     """One `pensieve serve` process."""
 
     def __init__(self, binary: Path, model: Path, *flags: str, env: dict | None = None,
-                 wait_ready: bool = True, start_timeout: float = 60.0):
+                 wait_ready: bool = True, start_timeout: float = 60.0, log_level: str | None = None):
         self.binary = Path(binary)
         self.model = Path(model)
         self.flags = list(flags)
@@ -40,7 +40,8 @@ class Server:
         full_env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
         full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         full_env.update(env or {})
-        args = [str(self.binary), "serve", "-m", str(self.model), "--port", "0", *self.flags]
+        level = ["--log-level", log_level] if log_level else []
+        args = [str(self.binary), *level, "serve", "-m", str(self.model), "--port", "0", *self.flags]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._stderr, env=full_env)
         self.port = self._wait_for_port(start_timeout)
@@ -306,3 +307,56 @@ def hf_tokenizer(tiny_model) -> ReferenceTokenizer:
 
 def reference_prompt_ids(ref: ReferenceTokenizer, messages: list[dict]) -> list[int]:
     return ref.prompt_ids(messages)
+
+
+# -- a model that ends its turns ------------------------------------------------------------------
+END_OF_TURN_ID = 32007  # Phi-3's <|end|>
+
+
+def turn_ending_model(base_dir: Path, eos_margin: float = 8.0) -> Path:
+    """A copy of a quantized test model that ends its turn after a dozen tokens or so.
+
+    A random model almost never picks <|end|> (3 ids in 32064), but clients such as Claude Code
+    treat a turn cut by max_tokens as a failure. Here every token embedding gets a large
+    component in dimension 0, so that after the final RMSNorm dimension 0 is about sqrt(hidden)
+    whatever the layers did; lm_head reads dimension 0 only into <|end|>'s logit, and the other
+    rows are scaled down to keep their logits near 0, so <|end|> sits about `eos_margin` above
+    the rest: P(<|end|>) ≈ e^m / (e^m + 32063) per sampled token.
+    """
+    import shutil
+
+    import mlx.core as mx
+
+    out = Path(base_dir).with_name(Path(base_dir).name + f"-ends-turns-{eos_margin:g}")
+    if out.is_dir():
+        return out
+    config = json.loads((Path(base_dir) / "config.json").read_text())
+    q = config["quantization"]
+    group, bits = q["group_size"], q["bits"]
+    weights = mx.load(str(Path(base_dir) / "model.safetensors"))
+
+    def dequantized(name):
+        return mx.dequantize(weights[name + ".weight"], weights[name + ".scales"], weights[name + ".biases"],
+                             group_size=group, bits=bits).astype(mx.float32)
+
+    def store(name, matrix):
+        w, s, b = mx.quantize(matrix, group_size=group, bits=bits)
+        dtype = weights[name + ".scales"].dtype
+        weights[name + ".weight"], weights[name + ".scales"], weights[name + ".biases"] = w, s.astype(dtype), b.astype(dtype)
+
+    embed = dequantized("model.embed_tokens")
+    big = 100.0
+    embed[:, 0] = big
+    store("model.embed_tokens", embed)
+    head = dequantized("lm_head") * 0.1
+    head[:, 0] = 0.0
+    head[END_OF_TURN_ID, :] = 0.0
+    head[END_OF_TURN_ID, 0] = eos_margin / (config["hidden_size"] ** 0.5)
+    store("lm_head", head)
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(base_dir, tmp)
+    mx.save_safetensors(str(tmp / "model.safetensors"), weights, metadata={"format": "mlx"})
+    tmp.rename(out)
+    return out
