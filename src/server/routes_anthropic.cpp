@@ -61,7 +61,8 @@ void HttpServer::add_anthropic_routes() {
               std::string out;
               for (const auto& piece : update.pieces) out += writer.write(piece);
               if (update.done)
-                out += writer.finish(stream->stop(), stream->stop_sequence(), stream->usage().completion_tokens);
+                out += writer.finish(stream->stop(), stream->stop_sequence(), stream->usage().completion_tokens,
+                                     stream->usage().prompt_tokens, stream->usage().cached_prompt_tokens);
               const auto now = std::chrono::steady_clock::now();
               if (out.empty() && now - quiet_since > kPingInterval) out = writer.ping();
               if (!out.empty()) {

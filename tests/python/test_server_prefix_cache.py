@@ -49,6 +49,17 @@ def test_anthropic_second_request_reads_the_cache(claude, module_server):
     assert module_server.metrics()["pensieve_prefix_cache_hits_total"] >= hits_before + 1
 
 
+def test_streamed_usage_reports_the_cache(claude):
+    kw = dict(model="m", max_tokens=2, system="(stream) " + SYSTEM)
+    claude.messages.create(messages=[{"role": "user", "content": "Topic 1?"}], **kw)
+    with claude.messages.stream(messages=[{"role": "user", "content": "Topic 2?"}], **kw) as stream:
+        final = stream.get_final_message()
+    # message_start goes out before the cache is looked up; message_delta carries the final counts.
+    assert final.usage.cache_read_input_tokens >= 600
+    whole = claude.messages.count_tokens(model="m", system=kw["system"], messages=[{"role": "user", "content": "Topic 2?"}])
+    assert final.usage.input_tokens + final.usage.cache_read_input_tokens == whole.input_tokens
+
+
 def test_openai_second_request_reports_cached_tokens(oai):
     def ask(question):
         return oai.chat.completions.create(model="m", max_tokens=2, messages=[
