@@ -64,12 +64,15 @@ def test_wrong_types(server):
            {**SMALL, "system": 12}, {**SMALL, "stop_sequences": "x"}, {**SMALL, "max_tokens": -1},
            {**SMALL, "temperature": "hot"}, {**SMALL, "tools": {"a": 1}},
            {**SMALL, "messages": [{"role": "user", "content": [{"type": "text"}]}]},
-           {**SMALL, "max_tokens": 10 ** 30}]
+           {**SMALL, "max_tokens": 10 ** 30}, {**SMALL, "stream": "yes"}, {**SMALL, "model": None},
+           {**SMALL, "messages": [{"role": "user", "content": 42}]}, {**SMALL, "tool_choice": {"type": "maybe"}},
+           {**SMALL, "messages": [{"role": "robot", "content": "hi"}]}]
     for b in bad:
         status, _, body = request(server, "POST", "/v1/messages", b, AUTH)
         anthropic_error(status, body, 400, "invalid_request_error")
     for b in ({**SMALL_OPENAI, "n": "3"}, {**SMALL_OPENAI, "messages": [{"role": "user"}]},
-              {**SMALL_OPENAI, "top_logprobs": 1000}, {**SMALL_OPENAI, "logit_bias": []}):
+              {**SMALL_OPENAI, "top_logprobs": 1000}, {**SMALL_OPENAI, "logit_bias": []},
+              {**SMALL_OPENAI, "stream": 1}, {**SMALL_OPENAI, "stop": 5}, {**SMALL_OPENAI, "n": 0}):
         status, _, body = request(server, "POST", "/v1/chat/completions", b, AUTH)
         openai_error(status, body, 400, "invalid_request_error")
     still_serving(server)
