@@ -10,8 +10,9 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from server_fixture import (anthropic_stream_text, check_anthropic_event_order, hf_tokenizer,  # noqa: F401
-                            module_server, reference_prompt_ids, stream_anthropic)
+from server_fixture import (anthropic_stream_text, check_anthropic_event_order, module_server,  # noqa: F401
+                            stream_anthropic)
+from server_reference import hf_tokenizer, reference_prompt_ids  # noqa: F401
 
 MODEL = "claude-any-name"  # any name maps to the served model
 

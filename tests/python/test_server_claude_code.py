@@ -15,7 +15,8 @@ import os
 import re
 import subprocess
 
-from server_fixture import ROOT_CLIENTS, start_server, turn_ending_model  # noqa: F401
+from server_fixture import ROOT_CLIENTS, start_server  # noqa: F401
+from server_reference import turn_ending_model  # noqa: F401
 
 CLAUDE = ROOT_CLIENTS / "node_modules" / "@anthropic-ai" / "claude-code-linux-x64" / "claude"
 API_KEY = "sk-pensieve-test"

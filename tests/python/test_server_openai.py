@@ -9,7 +9,8 @@ import openai
 import pytest
 
 import mlx_reference
-from server_fixture import hf_tokenizer, module_server, reference_prompt_ids, start_server  # noqa: F401
+from server_fixture import module_server, start_server  # noqa: F401
+from server_reference import hf_tokenizer, reference_prompt_ids  # noqa: F401
 
 MODEL = "gpt-any-name"
 

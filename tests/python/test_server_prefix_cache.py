@@ -8,7 +8,8 @@ import anthropic
 import openai
 import pytest
 
-from server_fixture import hf_tokenizer, module_server  # noqa: F401
+from server_fixture import module_server  # noqa: F401
+from server_reference import hf_tokenizer  # noqa: F401
 
 # About 600 tokens of a fixed system prompt; each test puts its own tag in front so that tests do
 # not share a prefix.
