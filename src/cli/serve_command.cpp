@@ -1,4 +1,8 @@
 // `pensieve serve`: load (or first download) the model and serve the Anthropic and OpenAI APIs.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -22,24 +26,37 @@ struct ServeOptions {
   double prefix_cache_gb = 0;
 };
 
-server::HttpServer* g_server = nullptr;
-
-extern "C" void on_stop_signal(int) {
-  // httplib's stop() only flips flags and shuts the listening socket: safe enough here.
-  if (g_server) g_server->stop();
+// SIGINT and SIGTERM are blocked in every thread and taken by one thread with sigwait, so the
+// shutdown runs as ordinary code (locks, joins) instead of inside a signal handler.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
 }
 
 void serve(ServeOptions o) {
   if (o.kv_budget_gb > 0) o.server.engine.kv_budget_bytes = static_cast<std::size_t>(o.kv_budget_gb * (1u << 30));
   if (o.prefix_cache_gb > 0)
     o.server.engine.prefix_cache_bytes = static_cast<std::size_t>(o.prefix_cache_gb * (1u << 30));
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts: all inherit it
   server::ModelHost host(o.model, [model = o.model] { return resolve_model_dir(model); }, o.server.engine);
   server::HttpServer http(o.server, host);
   const int port = http.bind();
   if (port < 0) throw Error("cannot listen on " + o.server.host + ":" + std::to_string(o.server.port));
-  g_server = &http;
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+  std::atomic<bool> finished{false};
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (finished) return;  // woken by serve() itself on the way out
+    log::info(std::string("stopping (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+    // Stop accepting, then end the running generations: their streams get an error event and
+    // close, so the HTTP threads finish and listen returns.
+    http.stop();
+    if (host.state() == server::ModelHost::State::ready) host.engine().shutdown();
+  });
   std::thread announce([&] {
     if (host.wait() == server::ModelHost::State::failed) {
       http.stop();  // the failure is reported once, as the command's error
@@ -53,7 +70,9 @@ void serve(ServeOptions o) {
   });
   log::info("listening on " + o.server.host + ":" + std::to_string(port) + " (loading " + o.model + ")");
   http.listen_after_bind();
-  g_server = nullptr;
+  finished = true;
+  kill(getpid(), SIGTERM);  // wakes the stopper if no signal came
+  stopper.join();
   announce.join();
   host.shutdown();
   if (host.state() == server::ModelHost::State::failed) throw Error(host.failure());

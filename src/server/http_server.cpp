@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <array>
 #include <chrono>
 
 #include "api/chat.h"
@@ -17,6 +18,20 @@ bool is_openai_path(const std::string& path) {
   return path.rfind("/v1/chat/", 0) == 0 || path.rfind("/v1/completions", 0) == 0 ||
          path.rfind("/v1/models", 0) == 0 || path == "/tokenize" || path == "/detokenize";
 }
+
+namespace {
+// The route a request is counted under in /metrics: its path when a route serves it, else one
+// shared label, so that invented paths neither grow the metrics without bound nor put quotes and
+// newlines into the Prometheus text.
+std::string route_label(const std::string& path) {
+  static const std::array<std::string_view, 10> routes = {
+      "/health", "/metrics", "/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions",
+      "/v1/completions", "/v1/models", "/tokenize", "/detokenize", "/"};
+  for (auto route : routes)
+    if (path == route) return path;
+  return "unmatched";
+}
+}  // namespace
 
 HttpServer::HttpServer(ServerOptions options, ModelHost& host)
     : options_(std::move(options)), host_(host), http_(std::make_unique<httplib::Server>()) {
@@ -58,7 +73,7 @@ HttpServer::HttpServer(ServerOptions options, ModelHost& host)
     }
   });
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    requests_.add("route=\"" + req.path + "\",status=\"" + std::to_string(res.status) + "\"");
+    requests_.add("route=\"" + route_label(req.path) + "\",status=\"" + std::to_string(res.status) + "\"");
     log::debug(req.method + " " + req.path + " " + std::to_string(res.status));
   });
   add_routes();
