@@ -41,6 +41,8 @@ void ChoiceStream::cancel() {
 }
 
 api::StopKind ChoiceStream::stop() const {
+  // A call cut off by max_tokens is not a call: the client cannot run it.
+  if (truncated_call_ && finish_ == engine::FinishReason::max_tokens) return api::StopKind::max_tokens;
   if (!tool_calls_.empty()) return api::StopKind::tool_use;
   switch (finish_) {
     case engine::FinishReason::max_tokens: return api::StopKind::max_tokens;
@@ -52,7 +54,10 @@ api::StopKind ChoiceStream::stop() const {
 void ChoiceStream::collect(const std::vector<api::ToolStreamPiece>& pieces) {
   for (const auto& p : pieces) {
     if (const auto* t = std::get_if<api::TextDelta>(&p)) text_ += t->text;
-    else if (const auto* end = std::get_if<api::ToolCallEnd>(&p)) tool_calls_.push_back(end->call);
+    else if (const auto* end = std::get_if<api::ToolCallEnd>(&p)) {
+      if (end->complete) tool_calls_.push_back(end->call);
+      else truncated_call_ = true;  // left out of the result (streams already showed its start)
+    }
   }
 }
 

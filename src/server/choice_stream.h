@@ -52,7 +52,8 @@ class ChoiceStream {
   std::optional<std::string> stop_sequence_;
   engine::Usage usage_;
   std::string text_;
-  std::vector<api::ToolCall> tool_calls_;
+  std::vector<api::ToolCall> tool_calls_;  // complete calls only
+  bool truncated_call_ = false;
 };
 
 // The engine request for a ChatRequest whose prompt is `prompt`: sampling, stops, and max_tokens

@@ -32,7 +32,10 @@ std::shared_ptr<const grammar::ConstraintFactory> output_constraint(
         if (request.tool_choice != api::ToolChoice::tool || t.name == request.forced_tool)
           tools.push_back({t.name, nlohmann::ordered_json(t.input_schema)});
       const bool forced = request.tool_choice == api::ToolChoice::any || request.tool_choice == api::ToolChoice::tool;
-      const bool single = request.tool_choice == api::ToolChoice::tool || !request.parallel_tool_calls;
+      // A forced call is one call: the client asked for a tool to be used, and a model that
+      // keeps adding calls (or random weights) would otherwise run into max_tokens mid-call.
+      // Parallel calls remain open to tool_choice auto.
+      const bool single = forced || !request.parallel_tool_calls;
       return grammar::ConstraintFactory::tool_calls(vocabulary, tools, forced, single);
     }
     switch (request.response_format) {
