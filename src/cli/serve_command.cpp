@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/model_source.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -22,6 +23,7 @@ struct ServeOptions {
   double kv_budget_gb = 0;
   double prefix_cache_gb = 0;
   std::string log_level = "info";
+  std::string config_file;
 };
 
 server::HttpServer* g_server = nullptr;
@@ -90,17 +92,21 @@ void add_serve_command(CLI::App& app) {
       ->envname("PENSIEVE_LOG_LEVEL")
       ->trigger_on_parse()
       ->each([](const std::string& v) { log::set_level(log::parse_level(v)); });
-  cmd->set_config("--config", "", "TOML or INI file of serve options: long flag names as keys (port = 8080)");
+  cmd->add_option("--config", o->config_file, "TOML or INI file of these options: long names as keys (port = 8080)")
+      ->envname("PENSIEVE_CONFIG")->check(CLI::ExistingFile);
   cmd->footer(
-      "Every option can also come from the environment variable named in its line ([env: ...]),\n"
-      "or from --config; the command line wins, then the environment, then the file.\n"
+      "Options can also come from the environment variable named in their line ([env: ...]) or\n"
+      "from --config; the command line wins, then the environment, then the file.\n"
       "Requests are logged one line each at info level; request bodies (prompts) at debug only.\n\n"
       "Examples:\n"
       "  pensieve serve\n"
       "  pensieve serve -m ~/models/phi3 --port 8080 --api-key secret --parallel 4\n"
       "  PENSIEVE_PORT=8080 PENSIEVE_LOG_LEVEL=debug pensieve serve\n"
       "  pensieve serve --config pensieve.toml    # e.g. port = 8080 and ctx-size = 8192");
-  cmd->callback([o] { serve(*o); });
+  cmd->callback([o, cmd] {
+    if (!o->config_file.empty()) apply_config_file(*cmd, o->config_file);
+    serve(*o);
+  });
 }
 
 }  // namespace pensieve::cli
