@@ -8,6 +8,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"Pensieve: a local LLM server for Phi-3 on MLX"};
   app.require_subcommand(1);
+  app.fallthrough();  // `pensieve run --log-level debug …` as well as `pensieve --log-level debug run …`
   app.set_version_flag("--version", "pensieve 0.1.0");
   app.footer(
       "Run `pensieve COMMAND --help` for a command's options and examples.\n\n"
