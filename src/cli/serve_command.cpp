@@ -95,7 +95,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--config", o->config_file, "TOML or INI file of these options: long names as keys (port = 8080)")
       ->envname("PENSIEVE_CONFIG")->check(CLI::ExistingFile);
   cmd->footer(
-      "Options can also come from the environment variable named in their line ([env: ...]) or\n"
+      "Options can also come from the environment variable named in their line (Env:...) or\n"
       "from --config; the command line wins, then the environment, then the file.\n"
       "Requests are logged one line each at info level; request bodies (prompts) at debug only.\n\n"
       "Examples:\n"
