@@ -32,6 +32,19 @@ if command -v npm >/dev/null && [[ ! -x tests/clients/node_modules/.bin/claude |
   (cd tests/clients && npm install --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules/.stamp)
 fi
 
+# Constrained decoding builds llguidance from crates.io with cargo, which needs Rust >= 1.87:
+# newer than Debian bookworm's rustc (1.63), so Rust comes from rustup (rustup.rs).
+[[ -x "$HOME/.cargo/bin/cargo" ]] && PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null && command -v rustup >/dev/null; then
+  rustup default stable >&2
+fi
+rust_version=$(rustc --version 2>/dev/null | awk '{print $2}')
+if [[ -z "$rust_version" || "$(printf '%s\n' 1.87.0 "$rust_version" | sort -V | head -1)" != 1.87.0 ]]; then
+  echo "setup: Rust >= 1.87 with cargo is needed (found: ${rust_version:-none}); install it with" \
+    "rustup (https://rustup.rs), then run make again" >&2
+  exit 1
+fi
+
 # Backend wheel: mlx-cpu on Linux (default), mlx-cuda-13 with PENSIEVE_BACKEND=cuda, Metal on macOS.
 REQ=requirements-test.txt
 STAMP=.venv/.pensieve-setup

@@ -71,7 +71,12 @@ void run(RunOptions o) {
   auto prompt = build_prompt(o, tok);
   if (!o.logits_out.empty()) write_json_file(o.logits_out, generator.last_logits(prompt, o.prefill_chunk));
 
-  engine::GenerationRequest req{prompt, o.sampling, o.max_tokens, o.stop, o.prefill_chunk};
+  engine::GenerationRequest req;
+  req.prompt = prompt;
+  req.sampling = o.sampling;
+  req.max_tokens = o.max_tokens;
+  req.stop = o.stop;
+  req.prefill_chunk = o.prefill_chunk;
   auto result = generator.generate(req, [](std::string_view text) {
     std::cout << text << std::flush;
     return true;

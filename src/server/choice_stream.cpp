@@ -9,7 +9,8 @@
 namespace pensieve::server {
 
 engine::GenerationRequest engine_request(const api::ChatRequest& request, std::vector<int32_t> prompt,
-                                         int choice_index) {
+                                         int choice_index,
+                                         std::shared_ptr<const grammar::ConstraintFactory> constraint) {
   engine::GenerationRequest r;
   r.prompt = std::move(prompt);
   r.sampling = request.sampling;
@@ -18,6 +19,7 @@ engine::GenerationRequest engine_request(const api::ChatRequest& request, std::v
   r.max_tokens = request.max_tokens.value_or(INT_MAX);
   r.stop = request.stop;
   r.top_logprobs = request.top_logprobs;
+  r.constraint = std::move(constraint);
   return r;
 }
 

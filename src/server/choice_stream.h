@@ -58,6 +58,7 @@ class ChoiceStream {
 // The engine request for a ChatRequest whose prompt is `prompt`: sampling, stops, and max_tokens
 // (unset → as many as fit; the engine clamps to the context).
 engine::GenerationRequest engine_request(const api::ChatRequest& request, std::vector<int32_t> prompt,
-                                         int choice_index);
+                                         int choice_index,
+                                         std::shared_ptr<const grammar::ConstraintFactory> constraint = nullptr);
 
 }  // namespace pensieve::server

@@ -5,6 +5,7 @@
 #include "server/choice_stream.h"
 #include "server/http_server.h"
 #include "server/json_body.h"
+#include "server/output_constraint.h"
 #include "server/prompt.h"
 
 namespace pensieve::server {
@@ -24,7 +25,8 @@ void HttpServer::add_anthropic_routes() {
     require_ready();
     auto prompt = prompt_ids(request, host_.tokenizer(), host_.chat_template());
     const bool tools = !request.tools.empty() && request.tool_choice != api::ToolChoice::none;
-    auto stream = std::make_shared<ChoiceStream>(host_.engine(), engine_request(request, prompt, 0),
+    auto constraint = output_constraint(request, host_.vocabulary());
+    auto stream = std::make_shared<ChoiceStream>(host_.engine(), engine_request(request, prompt, 0, constraint),
                                                  std::string(anthropic::kToolIdPrefix), tools);
     const std::string id = anthropic::new_message_id();
     if (!request.stream) {

@@ -20,15 +20,22 @@ def sh_blocks(info=r"sh[^\n]*"):
 
 
 def documented_flags():
-    """{command: {flags}} from every `pensieve COMMAND ...` line (with its \\ continuations)."""
-    flags = {}
+    """{command: {flags}} from every `pensieve COMMAND ...` in a sh block (with its \\
+    continuations) or an inline code span, and from the list of `run`'s sampling flags."""
+    lines = []
     for block in sh_blocks():
-        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
-            m = re.match(r"\s*(?:\S+=\S+\s+)*pensieve\s+([a-z]+)\b(.*)", line)
-            if m:
-                rest = m.group(2).split("#")[0]
-                rest = re.sub(r"(['\"]).*?\1", "", rest)  # quoted arguments hold no flags
-                flags.setdefault(m.group(1), set()).update(FLAG.findall(rest))
+        lines += re.sub(r"\\\n\s*", " ", block).splitlines()
+    lines += re.findall(r"(?<!`)`(pensieve [^`]+)`", README)
+    flags = {}
+    for line in lines:
+        m = re.match(r"\s*(?:\S+=\S+\s+)*pensieve\s+([a-z]+)\b(.*)", line)
+        if m:
+            rest = m.group(2).split("#")[0]
+            rest = re.sub(r"(['\"]).*?\1", "", rest)  # quoted arguments hold no flags
+            flags.setdefault(m.group(1), set()).update(FLAG.findall(rest))
+    sampling = re.search(r"flags of `run`:(.*?)\n\n", README, re.S)
+    if sampling:
+        flags.setdefault("run", set()).update(FLAG.findall(sampling.group(1)))
     return flags
 
 
