@@ -42,7 +42,7 @@ def engine_bench(args, preset):
     model = model_dir(preset, "4bit-g64")
     size = ["-p", args.prompt_tokens, "-n", args.gen_tokens]
     res = {"model": {"preset": preset, "quant": "4bit-g64", "path": str(model)}}
-    res["pensieve"] = run_json([args.binary, "bench", "-m", model, *size, "-r", args.repeats], args.timeout)
+    res["pensieve"] = run_json([args.binary, "bench", "-m", model, *size, "-r", args.repeats, "--json"], args.timeout)
     mlx_size = ["--prompt-tokens", args.prompt_tokens, "--gen-tokens", args.gen_tokens, "--repeats", args.repeats]
     res["mlx_lm_float32"] = run_json([PY, ROOT / "bench" / "mlx_lm_bench.py", model, "--float32", *mlx_size], args.timeout)
     if args.with_native_mlx:

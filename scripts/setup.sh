@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config clang python3 python3-venv python3-dev
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-  libcurl4-openssl-dev libssl-dev)
+  libcurl4-openssl-dev libssl-dev libedit-dev
+  tmux chromium)  # tmux and chromium drive the terminal-chat and web-page tests
 
 if [[ "$(uname)" == "Linux" ]] && command -v apt-get >/dev/null; then
   missing=()
@@ -24,8 +25,9 @@ if [[ "$(uname)" == "Linux" ]] && command -v apt-get >/dev/null; then
   fi
 fi
 
-# npm test clients (Claude Code's native binary), when npm is there.
+# npm test clients (Claude Code's native binary, Playwright for the web page), when npm is there.
 if command -v npm >/dev/null && [[ ! -x tests/clients/node_modules/.bin/claude ||
+      ! -d tests/clients/node_modules/playwright-core ||
       tests/clients/package.json -nt tests/clients/node_modules/.stamp ]]; then
   (cd tests/clients && npm install --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules/.stamp)
 fi

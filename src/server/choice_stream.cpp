@@ -4,6 +4,7 @@
 #include <variant>
 
 #include "common/error.h"
+#include "server/request_log.h"
 
 namespace pensieve::server {
 
@@ -86,6 +87,7 @@ ChoiceUpdate ChoiceStream::poll(std::chrono::milliseconds timeout) {
         finish_ = event->finish;
         stop_sequence_ = event->stop_string;
         usage_ = event->usage;
+        request_log::note_generation(usage_, event->time_to_first_token_s);
         if (parser_) {
           auto pieces = parser_->finish();
           update.pieces.insert(update.pieces.end(), pieces.begin(), pieces.end());

@@ -10,6 +10,7 @@
 #include "server/auth.h"
 #include "server/errors.h"
 #include "server/json_body.h"
+#include "server/request_log.h"
 
 namespace pensieve::server {
 using nlohmann::json;
@@ -44,6 +45,7 @@ HttpServer::HttpServer(ServerOptions options, ModelHost& host)
 
   // Authentication before routing; /health and the web page stay open.
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    request_log::begin();
     if (req.path == "/health" || req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
     if (!authorized(req)) {
       write_error(res, req.path, api::ApiError(api::ErrorKind::authentication, "invalid or missing API key"));
@@ -74,7 +76,14 @@ HttpServer::HttpServer(ServerOptions options, ModelHost& host)
   });
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     requests_.add("route=\"" + route_label(req.path) + "\",status=\"" + std::to_string(res.status) + "\"");
-    log::debug(req.method + " " + req.path + " " + std::to_string(res.status));
+    // Request bodies carry the prompt text: debug level only.
+    constexpr std::size_t kBodyShown = 16u << 10;
+    if (log::level() == log::Level::debug && !req.body.empty())
+      log::debug("request body: " + req.body.substr(0, kBodyShown) + (req.body.size() > kBodyShown ? " [...]" : ""));
+    const std::string line = request_log::finish(req.method, req.path, res.status);
+    // Health probes and metric scrapes would drown the info log.
+    if (req.path == "/health" || req.path == "/metrics") log::debug(line);
+    else log::info(line);
   });
   add_routes();
 }
@@ -103,6 +112,7 @@ void HttpServer::add_routes() {
   add_admin_routes();
   add_anthropic_routes();
   add_openai_routes();
+  add_web_routes();
 }
 
 }  // namespace pensieve::server
