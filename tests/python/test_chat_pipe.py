@@ -56,9 +56,13 @@ def test_multiline_input_commands_and_the_conversation(pensieve_bin, tiny_model)
     u3 = {"role": "user", "content": "on one line"}
     assert prompts[0] == reference_prompt(tiny_model, [u1])
     assert prompts[1] == reference_prompt(tiny_model, [u1, a1, u2])
-    assert prompts[2] == reference_prompt(tiny_model, [system, u1, a1, u2, a2, u3])
+    # This template renders no system turns: Pensieve folds the system prompt into the first user
+    # turn (src/server/prompt.cpp) rather than lose it, blank line between.
+    def with_system(user):
+        return {"role": "user", "content": system["content"] + "\n\n" + user["content"]}
+    assert prompts[2] == reference_prompt(tiny_model, [with_system(u1), a1, u2, a2, u3])
     # After /reset only the system prompt is left.
-    assert prompts[3] == reference_prompt(tiny_model, [system, {"role": "user", "content": "after reset"}])
+    assert prompts[3] == reference_prompt(tiny_model, [with_system({"role": "user", "content": "after reset"})])
 
     assert "(temperature 0)" in proc.stderr
     assert "unknown command /nonsense" in proc.stderr

@@ -102,7 +102,7 @@ def test_phi3_cli_plain_commands():
     assert out == "Hello world\n"
     proc = subprocess.run([str(BINARY), "tokenize", "-m", str(ROOT / "no-such-model"), "x"],
                           capture_output=True, text=True)
-    assert proc.returncode != 0 and "not a local directory" in proc.stderr
+    assert proc.returncode != 0 and "local model directory" in proc.stderr
 
 
 def write_variant(tmp_path, name, spec):
