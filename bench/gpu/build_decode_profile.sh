@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds bench/gpu/decode_profile.cpp against the static libraries of an existing Pensieve build.
+# Usage: build_decode_profile.sh SOURCE_DIR BUILD_DIR MLX_ROOT OUT_BINARY [LLGUIDANCE_DIR]
+set -eo pipefail
+SRC=${1:?source dir}; BUILD=${2:?build dir}; MLX=${3:?mlx root}; BIN=${4:?output}; LLG=${5:-}
+here=$(cd "$(dirname "$0")" && pwd)
+libs=()
+for m in engine model kernels sampling tokenizer grammar common; do
+  [ -f "$BUILD/libpensieve_$m.a" ] && libs+=("$BUILD/libpensieve_$m.a")
+done
+[ -f "$BUILD/libpensieve_grammar.a" ] && [ -n "$LLG" ] && libs+=("$LLG/libpensieve_llguidance.a")
+g++ -O2 -std=c++20 -I"$SRC/src" -I"$MLX/include" "$here/decode_profile.cpp" \
+  -Wl,--start-group "${libs[@]}" -Wl,--end-group -L"$MLX/lib" -lmlx -Wl,-rpath,"$MLX/lib" \
+  -Wl,--allow-shlib-undefined -pthread -ldl -lm -o "$BIN"
