@@ -31,7 +31,8 @@ test: build build-asan build-fuzz
 	@.venv/bin/python tests/run_all.py
 
 bench: build
-	.venv/bin/python bench/run.py --binary build/pensieve --out bench/results
+	@cmake --build build -j $(JOBS) --target pensieve_kernels_bench
+	.venv/bin/python bench/run.py --binary build/pensieve --out bench/results $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -11,9 +11,15 @@ import random
 import resource
 import time
 
+import sys
+from pathlib import Path
+
 import mlx.core as mx
 from mlx_lm import load
 from mlx_lm.generate import generate_step
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from make_test_model import tokenizer_load_kwargs  # noqa: E402  (transformers 5 and rope "su")
 
 
 def main():
@@ -26,7 +32,7 @@ def main():
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    model, _ = load(args.model)
+    model, _ = load(args.model, tokenizer_config=tokenizer_load_kwargs())
     if args.float32:
         model.set_dtype(mx.float32)
     load_s = time.perf_counter() - t0

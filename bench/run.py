@@ -42,7 +42,7 @@ def engine_bench(args, preset):
     model = model_dir(preset, "4bit-g64")
     size = ["-p", args.prompt_tokens, "-n", args.gen_tokens]
     res = {"model": {"preset": preset, "quant": "4bit-g64", "path": str(model)}}
-    res["pensieve"] = run_json([args.binary, "bench", "-m", model, *size, "-r", args.repeats], args.timeout)
+    res["pensieve"] = run_json([args.binary, "bench", "-m", model, *size, "-r", args.repeats, "--json"], args.timeout)
     mlx_size = ["--prompt-tokens", args.prompt_tokens, "--gen-tokens", args.gen_tokens, "--repeats", args.repeats]
     res["mlx_lm_float32"] = run_json([PY, ROOT / "bench" / "mlx_lm_bench.py", model, "--float32", *mlx_size], args.timeout)
     if args.with_native_mlx:
@@ -68,6 +68,26 @@ def llama_bench(args):
     cmd = [args.llama_bench, "-m", args.gguf, "-p", str(args.prompt_tokens), "-n", str(args.gen_tokens),
            "-t", str(os.cpu_count()), "-o", "json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    return json.loads(proc.stdout)
+
+
+def server_bench(args):
+    model = model_dir("mid", "4bit-g64")
+    out = Path(args.out) / "server.json"
+    proc = subprocess.run([PY, ROOT / "bench" / "server_bench.py", "--model", model, "--binary", args.binary,
+                           "--out", out, "--repeats", "1"], capture_output=True, text=True, timeout=args.timeout)
+    if proc.returncode != 0 or not out.exists():
+        return {"error": proc.stderr[-2000:]}
+    return json.loads(out.read_text())
+
+
+def kernels_bench(args):
+    binary = Path(args.binary).parent / "pensieve_kernels_bench"
+    if not binary.exists():
+        return {"error": f"{binary} missing (cmake --build build --target pensieve_kernels_bench)"}
+    proc = subprocess.run([str(binary), "3"], capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:]}
     return json.loads(proc.stdout)
@@ -105,7 +125,9 @@ def main():
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
               "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
               "tokenizer": tokenizer_bench(args),
-              "engine": {"mid": engine_bench(args, "mid")}}
+              "kernels": kernels_bench(args),
+              "engine": {"mid": engine_bench(args, "mid")},
+              "server": server_bench(args)}
     if args.full:
         result["engine"]["phi3-mini-128k"] = engine_bench(args, "phi3-mini-128k")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

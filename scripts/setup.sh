@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config clang python3 python3-venv python3-dev
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-  libcurl4-openssl-dev libssl-dev)
+  libcurl4-openssl-dev libssl-dev libedit-dev
+  tmux chromium)  # tmux and chromium drive the terminal-chat and web-page tests
 
 if [[ "$(uname)" == "Linux" ]] && command -v apt-get >/dev/null; then
   missing=()
@@ -24,10 +25,24 @@ if [[ "$(uname)" == "Linux" ]] && command -v apt-get >/dev/null; then
   fi
 fi
 
-# npm test clients (Claude Code's native binary), when npm is there.
+# npm test clients (Claude Code's native binary, Playwright for the web page), when npm is there.
 if command -v npm >/dev/null && [[ ! -x tests/clients/node_modules/.bin/claude ||
+      ! -d tests/clients/node_modules/playwright-core ||
       tests/clients/package.json -nt tests/clients/node_modules/.stamp ]]; then
   (cd tests/clients && npm install --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules/.stamp)
+fi
+
+# Constrained decoding builds llguidance from crates.io with cargo, which needs Rust >= 1.87:
+# newer than Debian bookworm's rustc (1.63), so Rust comes from rustup (rustup.rs).
+[[ -x "$HOME/.cargo/bin/cargo" ]] && PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null && command -v rustup >/dev/null; then
+  rustup default stable >&2
+fi
+rust_version=$(rustc --version 2>/dev/null | awk '{print $2}')
+if [[ -z "$rust_version" || "$(printf '%s\n' 1.87.0 "$rust_version" | sort -V | head -1)" != 1.87.0 ]]; then
+  echo "setup: Rust >= 1.87 with cargo is needed (found: ${rust_version:-none}); install it with" \
+    "rustup (https://rustup.rs), then run make again" >&2
+  exit 1
 fi
 
 # Backend wheel: mlx-cpu on Linux (default), mlx-cuda-13 with PENSIEVE_BACKEND=cuda, Metal on macOS.

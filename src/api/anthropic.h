@@ -83,10 +83,12 @@ class AnthropicStreamWriter {
   std::string tool_use_end();
   // A piece from ToolCallParser, as the matching call above.
   std::string write(const ToolStreamPiece& piece);
-  // Closes the open block; message_delta {stop_reason, stop_sequence, usage.output_tokens};
-  // message_stop.
+  // Closes the open block; message_delta {stop_reason, stop_sequence, usage}; message_stop.
+  // With prompt_tokens ≥ 0 the usage also carries the final input counts (input_tokens and
+  // cache_read_input_tokens, cumulative, as the API sends them): message_start goes out before
+  // the engine knows how much of the prompt the prefix cache held.
   std::string finish(StopKind stop, const std::optional<std::string>& stop_sequence,
-                     int output_tokens);
+                     int output_tokens, int prompt_tokens = -1, int cached_tokens = 0);
   // "event: error" with error_body(error); the stream is over after it.
   std::string error(const ApiError& error);
   std::string ping();

@@ -159,14 +159,16 @@ std::string AnthropicStreamWriter::write(const ToolStreamPiece& piece) {
 
 std::string AnthropicStreamWriter::finish(StopKind stop,
                                           const std::optional<std::string>& stop_sequence,
-                                          int output_tokens) {
+                                          int output_tokens, int prompt_tokens, int cached_tokens) {
   if (finished_) return "";
   std::string out = close_block();
+  const json final_usage = prompt_tokens >= 0 ? usage(prompt_tokens, cached_tokens, output_tokens)
+                                              : json{{"output_tokens", output_tokens}};
   out += sse_event("message_delta",
                    {{"type", "message_delta"},
                     {"delta", {{"stop_reason", stop_reason(stop)},
                                {"stop_sequence", nullable(stop_sequence)}}},
-                    {"usage", {{"output_tokens", output_tokens}}}});
+                    {"usage", final_usage}});
   out += sse_event("message_stop", {{"type", "message_stop"}});
   finished_ = true;
   return out;

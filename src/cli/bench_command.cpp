@@ -1,7 +1,11 @@
-// `pensieve bench`: prefill and decode speed and peak memory of one model, as JSON on stdout.
+// `pensieve bench`: prompt-processing and generation speed, time to first token and peak memory
+// of one model, in the spirit of llama-bench: a table by default, JSON with --json.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -23,6 +27,11 @@ struct BenchOptions {
   int gen_tokens = 128;
   int prefill_chunk = 512;
   int repeats = 1;
+  bool json = false;
+};
+
+struct Run {
+  double prefill_tps = 0, decode_tps = 0, ttft_s = 0;
 };
 
 std::string dtype_name(mlx::core::Dtype d) {
@@ -37,9 +46,71 @@ long peak_rss_bytes() {
   return usage.ru_maxrss * 1024L;  // Linux reports kilobytes
 }
 
+// Parameters as the unquantized model counts them (quantization packs, it does not remove).
+std::int64_t parameter_count(const model::ModelConfig& c) {
+  const double h = c.hidden_size, kv = static_cast<double>(c.num_key_value_heads) * c.head_dim;
+  const double per_layer = h * (h + 2 * kv) + h * h + h * 2.0 * c.intermediate_size +
+                           c.intermediate_size * h + 2 * h;
+  const double embeddings = static_cast<double>(c.vocab_size) * h * (c.tie_word_embeddings ? 1 : 2);
+  return std::llround(c.num_hidden_layers * per_layer + embeddings + h);
+}
+
+std::string quant_name(const model::ModelConfig& c, mlx::core::Dtype dtype) {
+  if (!c.quantization) return dtype_name(dtype);
+  return "Q" + std::to_string(c.quantization->bits) + " g" + std::to_string(c.quantization->group_size);
+}
+
+std::string human(double value, const char* const* units, int count, double step) {
+  int unit = 0;
+  while (value >= step && unit + 1 < count) {
+    value /= step;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f %s", value, units[unit]);
+  return buf;
+}
+
+std::string mean_sd(const std::vector<double>& v) {
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  const double sd = v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.2f ± %.2f", mean, sd);
+  return buf;
+}
+
+// Display width of a UTF-8 string: the ± counts once.
+std::size_t width(const std::string& s) {
+  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char ch) { return (ch & 0xC0) != 0x80; }));
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
+  std::vector<std::size_t> w(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], width(r[i]));
+  auto print_row = [&](const std::vector<std::string>& r) {
+    std::string line = "|";
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const std::string pad(w[i] - width(r[i]), ' ');
+      line += " " + (right[i] ? pad + r[i] : r[i] + pad) + " |";
+    }
+    std::cout << line << '\n';
+  };
+  print_row(rows[0]);
+  std::string rule = "|";
+  for (std::size_t i = 0; i < w.size(); ++i)
+    rule += " " + (right[i] ? std::string(w[i] - 1, '-') + ":" : std::string(w[i], '-')) + " |";
+  std::cout << rule << '\n';
+  for (std::size_t r = 1; r < rows.size(); ++r) print_row(rows[r]);
+}
+
 void bench(const BenchOptions& o) {
   namespace mx = mlx::core;
-  auto dir = resolve_model_dir(o.model);
+  auto dir = resolve_model_dir(o.model, {.quiet = o.json});
   const auto t0 = std::chrono::steady_clock::now();
   auto tok = tokenizer::Tokenizer::from_directory(dir);
   auto model = model::Phi3Model::load(dir);
@@ -48,7 +119,7 @@ void bench(const BenchOptions& o) {
 
   // A fixed pseudo-random prompt of ordinary vocabulary ids (no control tokens).
   std::mt19937 rng(1234);
-  std::uniform_int_distribution<int32_t> pick(100, 31999);
+  std::uniform_int_distribution<int32_t> pick(100, std::min(31999, model.config().vocab_size - 1));
   engine::GenerationRequest req;
   for (int i = 0; i < o.prompt_tokens; ++i) req.prompt.push_back(pick(rng));
   req.sampling.temperature = 0;
@@ -56,41 +127,91 @@ void bench(const BenchOptions& o) {
   req.prefill_chunk = o.prefill_chunk;
   req.ignore_eos = true;
 
-  nlohmann::json runs = nlohmann::json::array();
-  double best_prefill = 0, best_decode = 0;
+  std::vector<Run> runs;
   for (int r = 0; r < o.repeats; ++r) {
     auto result = generator.generate(req);
-    const double prefill_tps = o.prompt_tokens / result.prefill_seconds;
-    const double decode_tps = result.tokens.size() > 1 ? (result.tokens.size() - 1) / result.decode_seconds : 0;
-    best_prefill = std::max(best_prefill, prefill_tps);
-    best_decode = std::max(best_decode, decode_tps);
-    runs.push_back({{"prefill_tokens_per_s", prefill_tps}, {"decode_tokens_per_s", decode_tps}});
+    Run run;
+    // The first token is chosen from the prompt's last logits: its time is the prompt's time.
+    run.ttft_s = result.prefill_seconds;
+    run.prefill_tps = o.prompt_tokens / result.prefill_seconds;
+    run.decode_tps = result.tokens.size() > 1 ? (result.tokens.size() - 1) / result.decode_seconds : 0;
+    runs.push_back(run);
   }
-  nlohmann::json out = {{"engine", "pensieve"},
-                        {"model", dir.string()},
-                        {"dtype", dtype_name(model.dtype())},
-                        {"prompt_tokens", o.prompt_tokens},
-                        {"generated_tokens", o.gen_tokens},
-                        {"load_seconds", load_s},
-                        {"weight_bytes", model.weight_bytes()},
-                        {"prefill_tokens_per_s", best_prefill},
-                        {"decode_tokens_per_s", best_decode},
-                        {"peak_memory_bytes", mx::get_peak_memory()},
-                        {"peak_rss_bytes", peak_rss_bytes()},
-                        {"runs", runs}};
-  std::cout << out.dump(2) << std::endl;
+  auto best = [&](auto field, bool lowest) {
+    double b = runs[0].*field;
+    for (const auto& r : runs) b = lowest ? std::min(b, r.*field) : std::max(b, r.*field);
+    return b;
+  };
+
+  if (o.json) {
+    nlohmann::json out_runs = nlohmann::json::array();
+    for (const auto& r : runs)
+      out_runs.push_back({{"prefill_tokens_per_s", r.prefill_tps}, {"decode_tokens_per_s", r.decode_tps},
+                          {"time_to_first_token_s", r.ttft_s}});
+    nlohmann::json out = {{"engine", "pensieve"},
+                          {"model", dir.string()},
+                          {"dtype", dtype_name(model.dtype())},
+                          {"quantization", quant_name(model.config(), model.dtype())},
+                          {"parameters", parameter_count(model.config())},
+                          {"prompt_tokens", o.prompt_tokens},
+                          {"generated_tokens", o.gen_tokens},
+                          {"repeats", o.repeats},
+                          {"load_seconds", load_s},
+                          {"weight_bytes", model.weight_bytes()},
+                          {"prefill_tokens_per_s", best(&Run::prefill_tps, false)},
+                          {"decode_tokens_per_s", best(&Run::decode_tps, false)},
+                          {"time_to_first_token_s", best(&Run::ttft_s, true)},
+                          {"peak_memory_bytes", mx::get_peak_memory()},
+                          {"peak_rss_bytes", peak_rss_bytes()},
+                          {"runs", out_runs}};
+    std::cout << out.dump(2) << std::endl;
+    return;
+  }
+
+  static const char* const kBytes[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  static const char* const kCount[] = {"", "K", "M", "B", "T"};
+  const std::string name = dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string();
+  const std::string model_col = name + " " + quant_name(model.config(), model.dtype());
+  const std::string size = human(static_cast<double>(model.weight_bytes()), kBytes, 5, 1024);
+  const std::string params = human(static_cast<double>(parameter_count(model.config())), kCount, 5, 1000);
+  std::vector<double> pp, tg, ttft;
+  for (const auto& r : runs) {
+    pp.push_back(r.prefill_tps);
+    tg.push_back(r.decode_tps);
+    ttft.push_back(r.ttft_s * 1000);
+  }
+  print_table({{"model", "size", "params", "dtype", "test", "t/s", "ttft ms"},
+               {model_col, size, params, dtype_name(model.dtype()), "pp" + std::to_string(o.prompt_tokens),
+                mean_sd(pp), mean_sd(ttft)},
+               {model_col, size, params, dtype_name(model.dtype()), "tg" + std::to_string(o.gen_tokens),
+                mean_sd(tg), ""}},
+              {false, true, true, false, false, true, true});
+  char load[32];
+  std::snprintf(load, sizeof load, "%.2f s", load_s);
+  std::cout << "\nload " << load << ", peak memory "
+            << human(static_cast<double>(mx::get_peak_memory()), kBytes, 5, 1024) << " (MLX), peak RSS "
+            << human(static_cast<double>(peak_rss_bytes()), kBytes, 5, 1024) << ", " << o.repeats
+            << (o.repeats == 1 ? " run" : " runs") << std::endl;
 }
 
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed and peak memory (JSON)");
-  cmd->add_option("-m,--model", o->model, "Model directory")->required();
-  cmd->add_option("-p,--prompt-tokens", o->prompt_tokens, "Prompt length")->check(CLI::PositiveNumber);
-  cmd->add_option("-n,--gen-tokens", o->gen_tokens, "Tokens to generate")->check(CLI::PositiveNumber);
-  cmd->add_option("--prefill-chunk", o->prefill_chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber);
-  cmd->add_option("-r,--repeats", o->repeats, "Repetitions (best is reported)")->check(CLI::PositiveNumber);
+  auto* cmd = app.add_subcommand("bench", "Measure prompt and generation tokens/s, time to first token and peak memory");
+  cmd->add_option("-m,--model", o->model, "Model directory or Hugging Face repo id")->required();
+  cmd->add_option("-p,--prompt-tokens", o->prompt_tokens, "Prompt length (test ppN)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("-n,--gen-tokens", o->gen_tokens, "Tokens to generate (test tgN)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--prefill-chunk", o->prefill_chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("-r,--repeats", o->repeats, "Repetitions (table: mean ± sd; JSON: best)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--json", o->json, "One JSON object on stdout instead of the table");
+  cmd->footer(
+      "Speeds are for one sequence: ppN runs an N-token prompt, tgN generates N tokens after it\n"
+      "(greedy, end of sequence ignored); ttft is the time from the prompt to the first token.\n\n"
+      "Examples:\n"
+      "  pensieve bench -m ~/models/phi3\n"
+      "  pensieve bench -m ~/models/phi3 -p 1024 -n 256 -r 3\n"
+      "  pensieve bench -m ~/models/phi3 --json > bench.json");
   cmd->callback([o] { bench(*o); });
 }
 

@@ -5,6 +5,7 @@
 namespace pensieve::cli {
 
 void add_run_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
 void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
 void add_template_command(CLI::App& app);
 void add_bench_command(CLI::App& app);

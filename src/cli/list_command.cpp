@@ -32,6 +32,9 @@ void add_list_command(CLI::App& app) {
   auto json_out = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand("list", "List the models in the Hugging Face cache");
   cmd->add_flag("--json", *json_out, "One JSON document instead of a table");
+  cmd->footer("Examples:\n"
+              "  pensieve list\n"
+              "  pensieve list --json");
   cmd->callback([json_out] {
     auto root = hub::default_hub_cache_dir();
     auto repos = hub::list_cached_repos(root);

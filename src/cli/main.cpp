@@ -8,13 +8,22 @@
 int main(int argc, char** argv) {
   CLI::App app{"Pensieve: a local LLM server for Phi-3 on MLX"};
   app.require_subcommand(1);
+  app.fallthrough();  // `pensieve run --log-level debug …` as well as `pensieve --log-level debug run …`
   app.set_version_flag("--version", "pensieve 0.1.0");
+  app.footer(
+      "Run `pensieve COMMAND --help` for a command's options and examples.\n\n"
+      "Examples:\n"
+      "  pensieve serve                      # download the default model once, then serve it\n"
+      "  pensieve chat                       # talk to it in the terminal\n"
+      "  pensieve run -m ~/models/phi3 \"Why is the sky blue?\"\n"
+      "  pensieve bench -m ~/models/phi3");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->envname("PENSIEVE_LOG_LEVEL")
       ->trigger_on_parse()
       ->each([](const std::string& v) { pensieve::log::set_level(pensieve::log::parse_level(v)); });
   pensieve::cli::add_run_command(app);
+  pensieve::cli::add_chat_command(app);
   pensieve::cli::add_tokenize_commands(app);
   pensieve::cli::add_template_command(app);
   pensieve::cli::add_bench_command(app);

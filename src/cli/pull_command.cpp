@@ -17,6 +17,10 @@ void add_pull_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("pull", "Download a model from the Hugging Face Hub into its cache");
   cmd->add_option("model", opts->model, "Repository id org/name[@revision]")->capture_default_str();
   cmd->add_flag("--quiet,-q", opts->quiet, "No progress display");
+  cmd->footer("Examples:\n"
+              "  pensieve pull\n"
+              "  pensieve pull mlx-community/Phi-3-mini-128k-instruct-4bit@main -q\n"
+              "Environment: HF_HUB_CACHE (where models go), HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.");
   cmd->callback([opts] {
     hub::HubClient client(hub::HubConfig::from_env());
     try {

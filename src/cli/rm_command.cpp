@@ -13,6 +13,9 @@ void add_rm_command(CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand("rm", "Remove a model from the Hugging Face cache");
   cmd->add_option("model", *model, "org/name (every revision) or org/name@revision")->required();
+  cmd->footer("Examples:\n"
+              "  pensieve rm mlx-community/Phi-3-mini-128k-instruct-4bit\n"
+              "  pensieve rm mlx-community/Phi-3-mini-128k-instruct-4bit@0a1b2c3");
   cmd->callback([model] {
     std::optional<std::string> revision;
     std::string repo_id = *model;

@@ -71,7 +71,12 @@ void run(RunOptions o) {
   auto prompt = build_prompt(o, tok);
   if (!o.logits_out.empty()) write_json_file(o.logits_out, generator.last_logits(prompt, o.prefill_chunk));
 
-  engine::GenerationRequest req{prompt, o.sampling, o.max_tokens, o.stop, o.prefill_chunk};
+  engine::GenerationRequest req;
+  req.prompt = prompt;
+  req.sampling = o.sampling;
+  req.max_tokens = o.max_tokens;
+  req.stop = o.stop;
+  req.prefill_chunk = o.prefill_chunk;
   auto result = generator.generate(req, [](std::string_view text) {
     std::cout << text << std::flush;
     return true;
@@ -108,6 +113,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--prefill-chunk", opts->prefill_chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber);
   cmd->add_option("--logits-out", opts->logits_out, "Write the prompt's last-position logits as JSON")->group("");
   cmd->add_option("--ids-out", opts->ids_out, "Write the generated token ids as JSON")->group("");
+  cmd->footer("Examples:\n"
+              "  pensieve run -m ~/models/phi3 \"Why is the sky blue?\"\n"
+              "  echo \"Summarise: ...\" | pensieve run -m ~/models/phi3 --temp 0 -n 100\n"
+              "  pensieve run -m ~/models/phi3 --raw \"Once upon a time\" --seed 7");
   cmd->callback([opts] { run(*opts); });
 }
 

@@ -1,45 +1,66 @@
 // `pensieve serve`: load (or first download) the model and serve the Anthropic and OpenAI APIs.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <iostream>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/model_source.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "hub/repo_ref.h"
 #include "server/http_server.h"
 #include "server/model_host.h"
 
 namespace pensieve::cli {
 namespace {
 
-constexpr const char* kDefaultModel = "mlx-community/Phi-3-mini-128k-instruct-4bit";
+using hub::kDefaultModel;
 
 struct ServeOptions {
   std::string model = kDefaultModel;
   server::ServerOptions server;
   double kv_budget_gb = 0;
   double prefix_cache_gb = 0;
+  std::string log_level = "info";
+  std::string config_file;
 };
 
-server::HttpServer* g_server = nullptr;
-
-extern "C" void on_stop_signal(int) {
-  // httplib's stop() only flips flags and shuts the listening socket: safe enough here.
-  if (g_server) g_server->stop();
+// SIGINT and SIGTERM are blocked in every thread and taken by one thread with sigwait, so the
+// shutdown runs as ordinary code (locks, joins) instead of inside a signal handler.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
 }
 
 void serve(ServeOptions o) {
   if (o.kv_budget_gb > 0) o.server.engine.kv_budget_bytes = static_cast<std::size_t>(o.kv_budget_gb * (1u << 30));
   if (o.prefix_cache_gb > 0)
     o.server.engine.prefix_cache_bytes = static_cast<std::size_t>(o.prefix_cache_gb * (1u << 30));
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts: all inherit it
   server::ModelHost host(o.model, [model = o.model] { return resolve_model_dir(model); }, o.server.engine);
   server::HttpServer http(o.server, host);
   const int port = http.bind();
   if (port < 0) throw Error("cannot listen on " + o.server.host + ":" + std::to_string(o.server.port));
-  g_server = &http;
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+  std::atomic<bool> finished{false};
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (finished) return;  // woken by serve() itself on the way out
+    log::info(std::string("stopping (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+    // Stop accepting, then end the running generations: their streams get an error event and
+    // close, so the HTTP threads finish and listen returns.
+    http.stop();
+    if (host.state() == server::ModelHost::State::ready) host.engine().shutdown();
+  });
   std::thread announce([&] {
     if (host.wait() == server::ModelHost::State::failed) {
       http.stop();  // the failure is reported once, as the command's error
@@ -53,7 +74,9 @@ void serve(ServeOptions o) {
   });
   log::info("listening on " + o.server.host + ":" + std::to_string(port) + " (loading " + o.model + ")");
   http.listen_after_bind();
-  g_server = nullptr;
+  finished = true;
+  kill(getpid(), SIGTERM);  // wakes the stopper if no signal came
+  stopper.join();
   announce.join();
   host.shutdown();
   if (host.state() == server::ModelHost::State::failed) throw Error(host.failure());
@@ -73,15 +96,36 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--parallel", o->server.engine.max_batch, "Sequences decoded together")
       ->envname("PENSIEVE_PARALLEL")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--max-queue", o->server.engine.max_queue, "Requests that may wait for a slot")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("PENSIEVE_MAX_QUEUE")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--ctx-size", o->server.engine.context_size, "Context size in tokens (0: model maximum within the KV budget)")
       ->envname("PENSIEVE_CTX_SIZE")->check(CLI::NonNegativeNumber);
   cmd->add_option("--kv-budget-gb", o->kv_budget_gb, "KV cache memory for running sequences (default: half the free memory)")
       ->envname("PENSIEVE_KV_BUDGET_GB");
-  cmd->add_option("--prefix-cache-gb", o->prefix_cache_gb, "KV memory kept for prefix reuse (default: a quarter of the KV budget)");
+  cmd->add_option("--prefix-cache-gb", o->prefix_cache_gb, "KV memory kept for prefix reuse (default: a quarter of the KV budget)")
+      ->envname("PENSIEVE_PREFIX_CACHE_GB");
   cmd->add_option("--max-body-mb", o->server.max_body_bytes, "Largest request body")
+      ->envname("PENSIEVE_MAX_BODY_MB")
       ->transform([](std::string v) { return std::to_string(static_cast<std::size_t>(std::stod(v) * (1 << 20))); });
-  cmd->callback([o] { serve(*o); });
+  // Also here, not only on `pensieve`, so that a config file can set it.
+  cmd->add_option("--log-level", o->log_level, "debug, info, warn, error or off")
+      ->envname("PENSIEVE_LOG_LEVEL")
+      ->trigger_on_parse()
+      ->each([](const std::string& v) { log::set_level(log::parse_level(v)); });
+  cmd->add_option("--config", o->config_file, "TOML or INI file of these options: long names as keys (port = 8080)")
+      ->envname("PENSIEVE_CONFIG")->check(CLI::ExistingFile);
+  cmd->footer(
+      "Options can also come from the environment variable named in their line (Env:...) or\n"
+      "from --config; the command line wins, then the environment, then the file.\n"
+      "Requests are logged one line each at info level; request bodies (prompts) at debug only.\n\n"
+      "Examples:\n"
+      "  pensieve serve\n"
+      "  pensieve serve -m ~/models/phi3 --port 8080 --api-key secret --parallel 4\n"
+      "  PENSIEVE_PORT=8080 PENSIEVE_LOG_LEVEL=debug pensieve serve\n"
+      "  pensieve serve --config pensieve.toml    # e.g. port = 8080 and ctx-size = 8192");
+  cmd->callback([o, cmd] {
+    if (!o->config_file.empty()) apply_config_file(*cmd, o->config_file);
+    serve(*o);
+  });
 }
 
 }  // namespace pensieve::cli

@@ -114,6 +114,9 @@ void add_template_command(CLI::App& app) {
   cmd->add_option("--messages", options->messages_file, "JSON list of messages (with -m; - for stdin)");
   cmd->add_option("--tools", options->tools_file, "JSON list of tool definitions (with -m)");
   cmd->add_flag("--add-generation-prompt", options->add_generation_prompt, "End with the assistant prompt (with -m)");
+  cmd->footer("Examples:\n"
+              "  pensieve template -m ~/models/phi3 --messages chat.json --add-generation-prompt\n"
+              "  pensieve template --template tmpl.jinja --context context.json");
   cmd->callback([options] { run(*options); });
 }
 

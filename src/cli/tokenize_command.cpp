@@ -116,6 +116,9 @@ void add_tokenize_commands(CLI::App& app) {
   tok->add_option("text", t->text, "Text to tokenize");
   tok->add_flag("--jsonl", t->jsonl, "Read JSON strings from stdin, one per line")->group("");
   tok->add_option("--bench", t->bench_file, "Time the encoding of a file's text")->group("");
+  tok->footer("Examples:\n"
+              "  pensieve tokenize -m ~/models/phi3 \"Hello world\"\n"
+              "  pensieve tokenize -m ~/models/phi3 --bos \"<|user|>Hi<|end|>\"");
   tok->callback([t] { tokenize(*t); });
 
   auto d = std::make_shared<DetokenizeOptions>();
@@ -125,6 +128,9 @@ void add_tokenize_commands(CLI::App& app) {
   detok->add_flag("--skip-special", d->skip_special, "Leave special tokens out of the text");
   detok->add_flag("--jsonl", d->jsonl, "Read JSON arrays from stdin, one per line")->group("");
   detok->add_flag("--stream", d->stream, "Decode id by id as during generation")->group("");
+  detok->footer("Examples:\n"
+                "  pensieve detokenize -m ~/models/phi3 \"[15043, 3186]\"\n"
+                "  pensieve detokenize -m ~/models/phi3 --skip-special \"[1, 32010, 15043]\"");
   detok->callback([d] { detokenize(*d); });
 }
 

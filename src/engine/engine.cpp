@@ -22,6 +22,7 @@ struct Engine::Job {
   Clock::time_point submitted = Clock::now();
   std::optional<Clock::time_point> first_token, last_token;
   std::size_t kv_estimate = 0;
+  std::optional<std::string> failure;  // set by fail(): ends with an error event
 };
 
 namespace {
@@ -232,7 +233,7 @@ void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>&
   const int V = logits.shape(-1);
   auto rows = mx::reshape(logits, {B, V});
   const bool on_device = std::all_of(jobs.begin(), jobs.end(), [](const Job* j) {
-    return j->request.sampling.is_plain_greedy() && j->request.top_logprobs < 0;
+    return j->request.sampling.is_plain_greedy() && j->request.top_logprobs < 0 && !j->seq->constrained();
   });
   std::vector<TokenInfo> chosen(static_cast<std::size_t>(B));
   if (on_device) {
@@ -244,19 +245,24 @@ void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>&
     mx::eval(host);
     std::vector<float> row(static_cast<std::size_t>(V));
     for (int b = 0; b < B; ++b) {
+      Job& job = *jobs[b];
       const float* p = host.data<float>() + static_cast<std::size_t>(b) * V;
       row.assign(p, p + V);
-      Job& job = *jobs[b];
-      if (job.request.top_logprobs > 0)
-        chosen[b].top = sampling::top_logprobs(row, job.request.top_logprobs);
-      chosen[b].id = job.seq->sampler().sample(row, job.seq->history());
-      if (job.request.top_logprobs >= 0)
-        chosen[b].logprob = sampling::token_logprob(std::span<const float>(p, static_cast<std::size_t>(V)), chosen[b].id);
+      try {
+        if (job.request.top_logprobs > 0) chosen[b].top = sampling::top_logprobs(row, job.request.top_logprobs);
+        job.seq->constrain(row);
+        chosen[b].id = job.seq->sampler().sample(row, job.seq->history());
+        if (job.request.top_logprobs >= 0)
+          chosen[b].logprob = sampling::token_logprob(std::span<const float>(p, static_cast<std::size_t>(V)), chosen[b].id);
+      } catch (const std::exception& e) {
+        fail(job, e.what());
+      }
     }
   }
   const auto now = Clock::now();
   for (int b = 0; b < B; ++b) {
     Job& job = *jobs[b];
+    if (job.failure) continue;
     if (!job.first_token) {
       job.first_token = now;
       time_to_first_token.observe(std::chrono::duration<double>(now - job.submitted).count());
@@ -265,10 +271,22 @@ void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>&
     }
     job.last_token = now;
     Event e;
-    e.text = job.seq->accept(chosen[b].id);
+    try {
+      e.text = job.seq->accept(chosen[b].id);
+    } catch (const std::exception& ex) {  // the grammar refused the token: this sequence only
+      fail(job, ex.what());
+      continue;
+    }
     e.tokens.push_back(std::move(chosen[b]));
     job.handle->events.push(std::move(e));
   }
+}
+
+// One sequence went wrong (a grammar with no way forward, a bad sampler state): it ends with an
+// error event at the next retirement; the others go on.
+void Engine::fail(Job& job, const std::string& message) {
+  job.failure = message;
+  job.seq->cancel();
 }
 
 void Engine::retire_finished() {
@@ -279,6 +297,12 @@ void Engine::retire_finished() {
       continue;
     }
     Sequence& seq = *job.seq;
+    if (job.failure) {
+      job.handle->events.push(error_event(*job.failure));
+      kv_in_use_ -= job.kv_estimate;
+      it = active_.erase(it);
+      continue;
+    }
     if (auto tail = seq.flush(); !tail.empty()) {
       Event t;
       t.text = std::move(tail);

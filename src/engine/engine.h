@@ -91,6 +91,7 @@ class Engine {
   void decode_all();
   void retire_finished();
   void fail_all(const std::string& message);
+  void fail(Job& job, const std::string& message);
   // Chooses the next token of each row of logits [B, 1, V] for jobs[b] and hands it over.
   void choose_and_accept(const mlx::core::array& logits, const std::vector<Job*>& jobs);
   std::size_t job_kv_estimate(const Job& job) const;

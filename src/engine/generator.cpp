@@ -54,7 +54,7 @@ GenerationResult Generator::generate(const GenerationRequest& req, const TextCal
 
   const auto t0 = Clock::now();
   auto logits = prefill(model_, req.prompt, seq.cache(), req.prefill_chunk);
-  const bool on_device = req.sampling.is_plain_greedy();
+  const bool on_device = req.sampling.is_plain_greedy() && !seq.constrained();
 
   // The token for `step_logits` ([1,1,V]): lazily on the device for plain greedy, so the next
   // step can be queued before this one is read; otherwise on the host with the full sampler.
@@ -63,6 +63,7 @@ GenerationResult Generator::generate(const GenerationRequest& req, const TextCal
     auto host = mx::astype(mx::reshape(step_logits, {-1}), mx::float32);
     mx::eval(host);
     std::vector<float> v(host.data<float>(), host.data<float>() + host.size());
+    seq.constrain(v);
     return mx::array(seq.sampler().sample(v, seq.history()), mx::int32);
   };
   bool cancelled = false;

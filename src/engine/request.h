@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
+#include "grammar/constraint.h"
 #include "sampling/sampler.h"
 
 namespace pensieve::engine {
@@ -16,6 +19,9 @@ struct GenerationRequest {
   int prefill_chunk = 512;        // prompt positions per forward pass (bounds prefill memory)
   bool ignore_eos = false;        // benchmarks: always produce max_tokens
   int top_logprobs = -1;          // ≥ 0: report the chosen id's logprob and this many alternatives
+  // A grammar the output must follow (JSON schema, tool calls); each sequence makes its own
+  // constraint from it. Constrained sequences sample on the host, after masking.
+  std::shared_ptr<const grammar::ConstraintFactory> constraint;
 };
 
 enum class FinishReason { eos, max_tokens, stop_string, cancelled };

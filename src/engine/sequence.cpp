@@ -1,6 +1,7 @@
 #include "engine/sequence.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/error.h"
 
@@ -31,6 +32,17 @@ Sequence::Sequence(GenerationRequest request, const tokenizer::Tokenizer& tokeni
   if (cached_ < 0 || cached_ >= static_cast<int>(request_.prompt.size()) || cache_.offset() != cached_)
     throw Error("internal: cached prefix does not fit the prompt");
   if (request_.max_tokens <= 0) finish_ = FinishReason::max_tokens;
+  if (request_.constraint) constraint_ = request_.constraint->make();
+}
+
+void Sequence::constrain(std::span<float> logits) {
+  if (!constraint_ || !constraint_->allowed_tokens(mask_)) return;
+  bool any = false;
+  for (std::size_t t = 0; t < logits.size(); ++t) {
+    if (grammar::mask_allows(mask_, static_cast<int32_t>(t))) any = any || logits[t] > -INFINITY;
+    else logits[t] = -INFINITY;
+  }
+  if (!any) throw Error("the output grammar allows no token here");
 }
 
 std::vector<int32_t> Sequence::take_prefill_chunk(int max_len) {
@@ -47,11 +59,16 @@ std::string Sequence::accept(int32_t id) {
     finish_ = FinishReason::eos;
     return {};
   }
+  if (constraint_) {
+    constraint_->accept(id);
+    // A complete grammar (a closed JSON value, the last tool call) ends the output.
+    if (constraint_->finished()) finish_ = FinishReason::eos;
+  }
   generated_.push_back(id);
   history_.push_back(id);
   std::string text = stops_.push(decoder_.push(id));
   if (stops_.stopped()) finish_ = FinishReason::stop_string;
-  else if (static_cast<int>(generated_.size()) >= request_.max_tokens) finish_ = FinishReason::max_tokens;
+  else if (!finish_ && static_cast<int>(generated_.size()) >= request_.max_tokens) finish_ = FinishReason::max_tokens;
   return text;
 }
 

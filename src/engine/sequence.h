@@ -2,7 +2,9 @@
 // The state of one generation between forward passes: its KV cache, how much of the prompt is
 // in it, the sampler, and the path from chosen ids to final text (stream decoder, stop strings,
 // EOS and length limits). Shared by the single-sequence Generator and the batching Engine.
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,11 @@ class Sequence {
   bool prefilling() const { return prefilled_ < static_cast<int>(request_.prompt.size()); }
   // The next slice of the prompt to run (at most max_len), and marks it as in the cache.
   std::vector<int32_t> take_prefill_chunk(int max_len);
+
+  // Sets the logits of tokens the grammar forbids now to -inf (no-op without a grammar, or
+  // before a lazy grammar's trigger). Call before sampling.
+  void constrain(std::span<float> logits);
+  bool constrained() const { return constraint_ != nullptr; }
 
   // The id chosen for this step: returns the text that became final. After it, finished()
   // says whether the sequence ended (EOS, max tokens, stop string).
@@ -55,6 +62,8 @@ class Sequence {
   std::vector<int32_t> history_;
   std::vector<int32_t> generated_;
   std::optional<FinishReason> finish_;
+  std::unique_ptr<grammar::Constraint> constraint_;
+  grammar::TokenMask mask_;
 };
 
 }  // namespace pensieve::engine

@@ -4,11 +4,13 @@
 #include <variant>
 
 #include "common/error.h"
+#include "server/request_log.h"
 
 namespace pensieve::server {
 
 engine::GenerationRequest engine_request(const api::ChatRequest& request, std::vector<int32_t> prompt,
-                                         int choice_index) {
+                                         int choice_index,
+                                         std::shared_ptr<const grammar::ConstraintFactory> constraint) {
   engine::GenerationRequest r;
   r.prompt = std::move(prompt);
   r.sampling = request.sampling;
@@ -17,6 +19,7 @@ engine::GenerationRequest engine_request(const api::ChatRequest& request, std::v
   r.max_tokens = request.max_tokens.value_or(INT_MAX);
   r.stop = request.stop;
   r.top_logprobs = request.top_logprobs;
+  r.constraint = std::move(constraint);
   return r;
 }
 
@@ -39,6 +42,8 @@ void ChoiceStream::cancel() {
 }
 
 api::StopKind ChoiceStream::stop() const {
+  // A call cut off by max_tokens is not a call: the client cannot run it.
+  if (truncated_call_ && finish_ == engine::FinishReason::max_tokens) return api::StopKind::max_tokens;
   if (!tool_calls_.empty()) return api::StopKind::tool_use;
   switch (finish_) {
     case engine::FinishReason::max_tokens: return api::StopKind::max_tokens;
@@ -50,7 +55,10 @@ api::StopKind ChoiceStream::stop() const {
 void ChoiceStream::collect(const std::vector<api::ToolStreamPiece>& pieces) {
   for (const auto& p : pieces) {
     if (const auto* t = std::get_if<api::TextDelta>(&p)) text_ += t->text;
-    else if (const auto* end = std::get_if<api::ToolCallEnd>(&p)) tool_calls_.push_back(end->call);
+    else if (const auto* end = std::get_if<api::ToolCallEnd>(&p)) {
+      if (end->complete) tool_calls_.push_back(end->call);
+      else truncated_call_ = true;  // left out of the result (streams already showed its start)
+    }
   }
 }
 
@@ -79,6 +87,7 @@ ChoiceUpdate ChoiceStream::poll(std::chrono::milliseconds timeout) {
         finish_ = event->finish;
         stop_sequence_ = event->stop_string;
         usage_ = event->usage;
+        request_log::note_generation(usage_, event->time_to_first_token_s);
         if (parser_) {
           auto pieces = parser_->finish();
           update.pieces.insert(update.pieces.end(), pieces.begin(), pieces.end());

@@ -52,12 +52,14 @@ class ChoiceStream {
   std::optional<std::string> stop_sequence_;
   engine::Usage usage_;
   std::string text_;
-  std::vector<api::ToolCall> tool_calls_;
+  std::vector<api::ToolCall> tool_calls_;  // complete calls only
+  bool truncated_call_ = false;
 };
 
 // The engine request for a ChatRequest whose prompt is `prompt`: sampling, stops, and max_tokens
 // (unset → as many as fit; the engine clamps to the context).
 engine::GenerationRequest engine_request(const api::ChatRequest& request, std::vector<int32_t> prompt,
-                                         int choice_index);
+                                         int choice_index,
+                                         std::shared_ptr<const grammar::ConstraintFactory> constraint = nullptr);
 
 }  // namespace pensieve::server

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <array>
 #include <chrono>
 
 #include "api/chat.h"
@@ -9,6 +10,7 @@
 #include "server/auth.h"
 #include "server/errors.h"
 #include "server/json_body.h"
+#include "server/request_log.h"
 
 namespace pensieve::server {
 using nlohmann::json;
@@ -17,6 +19,20 @@ bool is_openai_path(const std::string& path) {
   return path.rfind("/v1/chat/", 0) == 0 || path.rfind("/v1/completions", 0) == 0 ||
          path.rfind("/v1/models", 0) == 0 || path == "/tokenize" || path == "/detokenize";
 }
+
+namespace {
+// The route a request is counted under in /metrics: its path when a route serves it, else one
+// shared label, so that invented paths neither grow the metrics without bound nor put quotes and
+// newlines into the Prometheus text.
+std::string route_label(const std::string& path) {
+  static const std::array<std::string_view, 10> routes = {
+      "/health", "/metrics", "/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions",
+      "/v1/completions", "/v1/models", "/tokenize", "/detokenize", "/"};
+  for (auto route : routes)
+    if (path == route) return path;
+  return "unmatched";
+}
+}  // namespace
 
 HttpServer::HttpServer(ServerOptions options, ModelHost& host)
     : options_(std::move(options)), host_(host), http_(std::make_unique<httplib::Server>()) {
@@ -29,6 +45,7 @@ HttpServer::HttpServer(ServerOptions options, ModelHost& host)
 
   // Authentication before routing; /health and the web page stay open.
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    request_log::begin();
     if (req.path == "/health" || req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
     if (!authorized(req)) {
       write_error(res, req.path, api::ApiError(api::ErrorKind::authentication, "invalid or missing API key"));
@@ -58,8 +75,15 @@ HttpServer::HttpServer(ServerOptions options, ModelHost& host)
     }
   });
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    requests_.add("route=\"" + req.path + "\",status=\"" + std::to_string(res.status) + "\"");
-    log::debug(req.method + " " + req.path + " " + std::to_string(res.status));
+    requests_.add("route=\"" + route_label(req.path) + "\",status=\"" + std::to_string(res.status) + "\"");
+    // Request bodies carry the prompt text: debug level only.
+    constexpr std::size_t kBodyShown = 16u << 10;
+    if (log::level() == log::Level::debug && !req.body.empty())
+      log::debug("request body: " + req.body.substr(0, kBodyShown) + (req.body.size() > kBodyShown ? " [...]" : ""));
+    const std::string line = request_log::finish(req.method, req.path, res.status);
+    // Health probes and metric scrapes would drown the info log.
+    if (req.path == "/health" || req.path == "/metrics") log::debug(line);
+    else log::info(line);
   });
   add_routes();
 }
@@ -88,6 +112,7 @@ void HttpServer::add_routes() {
   add_admin_routes();
   add_anthropic_routes();
   add_openai_routes();
+  add_web_routes();
 }
 
 }  // namespace pensieve::server

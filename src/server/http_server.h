@@ -35,6 +35,7 @@ class HttpServer {
   void add_admin_routes();
   void add_anthropic_routes();
   void add_openai_routes();
+  void add_web_routes();
   bool authorized(const httplib::Request& req) const;
   void require_ready() const;  // throws ApiError while loading or after a failed load
   void check_message_count(const api::ChatRequest& request) const;

@@ -1,6 +1,7 @@
 #include "server/model_host.h"
 
 #include "common/log.h"
+#include "server/output_constraint.h"
 
 namespace pensieve::server {
 
@@ -15,6 +16,7 @@ ModelHost::ModelHost(std::string model_name, std::function<std::filesystem::path
       const auto& source = tokenizer_->chat_template();
       template_.emplace(source ? *source : tokenizer::ChatTemplate::builtin_phi3());
       model_.emplace(model::Phi3Model::load(dir));
+      vocabulary_ = grammar_vocabulary(*tokenizer_, model_->config().vocab_size);
       engine_ = std::make_unique<engine::Engine>(*model_, *tokenizer_, options);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       log::info("model " + model_name_ + " ready in " + std::to_string(secs) + " s (context " +

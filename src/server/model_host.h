@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "grammar/vocabulary.h"
 #include "model/phi3.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -36,6 +37,7 @@ class ModelHost {
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   const tokenizer::ChatTemplate& chat_template() const { return *template_; }
   const model::Phi3Model& model() const { return *model_; }
+  const std::shared_ptr<const grammar::Vocabulary>& vocabulary() const { return vocabulary_; }
 
   // Blocks until ready or failed.
   State wait() const;
@@ -50,6 +52,7 @@ class ModelHost {
   std::optional<tokenizer::ChatTemplate> template_;
   std::optional<model::Phi3Model> model_;
   std::unique_ptr<engine::Engine> engine_;
+  std::shared_ptr<const grammar::Vocabulary> vocabulary_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::thread loader_;

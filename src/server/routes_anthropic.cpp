@@ -2,9 +2,11 @@
 #include <httplib.h>
 
 #include "api/anthropic.h"
+#include "common/log.h"
 #include "server/choice_stream.h"
 #include "server/http_server.h"
 #include "server/json_body.h"
+#include "server/output_constraint.h"
 #include "server/prompt.h"
 
 namespace pensieve::server {
@@ -15,6 +17,16 @@ namespace {
 // How long a stream may stay silent before a ping: also how soon a vanished client is noticed
 // while a long prompt is being read.
 constexpr auto kPingInterval = 1000ms;
+
+// What a client really sent, for --log-level debug (Claude Code's system prompt and tools).
+void log_request_shape(const api::ChatRequest& request, std::size_t prompt_tokens) {
+  if (log::level() > log::Level::debug) return;
+  const std::size_t system_chars =
+      !request.messages.empty() && request.messages.front().role == "system" ? request.messages.front().content.size() : 0;
+  log::debug("messages request: " + std::to_string(request.messages.size()) + " messages, " +
+             std::to_string(request.tools.size()) + " tools, system prompt " + std::to_string(system_chars) +
+             " chars, prompt " + std::to_string(prompt_tokens) + " tokens");
+}
 }  // namespace
 
 void HttpServer::add_anthropic_routes() {
@@ -23,8 +35,10 @@ void HttpServer::add_anthropic_routes() {
     check_message_count(request);
     require_ready();
     auto prompt = prompt_ids(request, host_.tokenizer(), host_.chat_template());
+    log_request_shape(request, prompt.size());
     const bool tools = !request.tools.empty() && request.tool_choice != api::ToolChoice::none;
-    auto stream = std::make_shared<ChoiceStream>(host_.engine(), engine_request(request, prompt, 0),
+    auto constraint = output_constraint(request, host_.vocabulary());
+    auto stream = std::make_shared<ChoiceStream>(host_.engine(), engine_request(request, prompt, 0, constraint),
                                                  std::string(anthropic::kToolIdPrefix), tools);
     const std::string id = anthropic::new_message_id();
     if (!request.stream) {
@@ -49,7 +63,8 @@ void HttpServer::add_anthropic_routes() {
               std::string out;
               for (const auto& piece : update.pieces) out += writer.write(piece);
               if (update.done)
-                out += writer.finish(stream->stop(), stream->stop_sequence(), stream->usage().completion_tokens);
+                out += writer.finish(stream->stop(), stream->stop_sequence(), stream->usage().completion_tokens,
+                                     stream->usage().prompt_tokens, stream->usage().cached_prompt_tokens);
               const auto now = std::chrono::steady_clock::now();
               if (out.empty() && now - quiet_since > kPingInterval) out = writer.ping();
               if (!out.empty()) {

@@ -7,6 +7,7 @@
 #include "server/choice_stream.h"
 #include "server/http_server.h"
 #include "server/json_body.h"
+#include "server/output_constraint.h"
 #include "server/prompt.h"
 
 namespace pensieve::server {
@@ -41,10 +42,12 @@ openai::Usage usage_of(const std::vector<std::unique_ptr<ChoiceStream>>& choices
 
 // Submits all n choices up front so the engine decodes them together.
 std::vector<std::unique_ptr<ChoiceStream>> start_choices(engine::Engine& engine, const api::ChatRequest& request,
-                                                         const std::vector<int32_t>& prompt, bool tools) {
+                                                         const std::vector<int32_t>& prompt, bool tools,
+                                                         const std::shared_ptr<const grammar::Vocabulary>& vocab) {
+  const auto constraint = output_constraint(request, vocab);
   std::vector<std::unique_ptr<ChoiceStream>> choices;
   for (int i = 0; i < request.n; ++i)
-    choices.push_back(std::make_unique<ChoiceStream>(engine, engine_request(request, prompt, i),
+    choices.push_back(std::make_unique<ChoiceStream>(engine, engine_request(request, prompt, i, constraint),
                                                      std::string(kCallIdPrefix), tools));
   return choices;
 }
@@ -70,7 +73,7 @@ void HttpServer::add_openai_routes() {
     auto prompt = prompt_ids(request, host_.tokenizer(), host_.chat_template());
     const bool tools = !request.tools.empty() && request.tool_choice != api::ToolChoice::none;
     auto choices = std::make_shared<std::vector<std::unique_ptr<ChoiceStream>>>(
-        start_choices(host_.engine(), request, prompt, tools));
+        start_choices(host_.engine(), request, prompt, tools, host_.vocabulary()));
     const std::string id = openai::new_chat_id();
     const auto created = static_cast<int64_t>(std::time(nullptr));
     const bool want_logprobs = request.top_logprobs >= 0;
@@ -136,7 +139,7 @@ void HttpServer::add_openai_routes() {
     require_ready();
     auto prompt = prompt_ids(request, host_.tokenizer(), host_.chat_template());
     auto choices = std::make_shared<std::vector<std::unique_ptr<ChoiceStream>>>(
-        start_choices(host_.engine(), request, prompt, false));
+        start_choices(host_.engine(), request, prompt, false, host_.vocabulary()));
     const std::string id = openai::new_completion_id();
     const auto created = static_cast<int64_t>(std::time(nullptr));
     const bool want_logprobs = request.top_logprobs >= 0;

@@ -19,6 +19,9 @@ class SequenceDecoder final : public Decoder {
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (const auto& p : parts_) p->decode_chain(tokens);
   }
+  void raw_bytes(std::string& token) const override {
+    for (const auto& p : parts_) p->raw_bytes(token);
+  }
   bool token_may_join_next(const std::string& token) const override {
     for (const auto& p : parts_) {
       if (p->token_may_join_next(token)) return true;
@@ -36,6 +39,7 @@ class ReplaceDecoder final : public Decoder {
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (auto& t : tokens) replace_all(t, from_, to_);
   }
+  void raw_bytes(std::string& token) const override { replace_all(token, from_, to_); }
 
  private:
   std::string from_, to_;
@@ -85,6 +89,9 @@ class ByteFallbackDecoder final : public Decoder {
     }
     flush();
     tokens = std::move(out);
+  }
+  void raw_bytes(std::string& token) const override {
+    if (const auto b = byte_token_value(token)) token.assign(1, static_cast<char>(*b));
   }
   bool token_may_join_next(const std::string& token) const override {
     return byte_token_value(token).has_value();
@@ -144,6 +151,17 @@ class ByteLevelDecoder final : public Decoder {
     }
     tokens.assign(1, utf8_lossy(bytes));
   }
+  void raw_bytes(std::string& token) const override {
+    std::string mapped;
+    for (std::size_t pos = 0; pos < token.size();) {
+      const Decoded d = decode_utf8(token, pos);
+      const int b = unicode_to_byte(d.cp);
+      if (b < 0) return;  // outside the byte map: kept as it is, as decode does
+      mapped.push_back(static_cast<char>(b));
+      pos += d.len;
+    }
+    token = std::move(mapped);
+  }
 };
 
 class MetaspaceDecoder final : public Decoder {
@@ -155,6 +173,7 @@ class MetaspaceDecoder final : public Decoder {
       replace_all(tokens[i], replacement_, i == 0 && strip_first_ ? "" : " ");
     }
   }
+  void raw_bytes(std::string& token) const override { replace_all(token, replacement_, " "); }
 
  private:
   std::string replacement_;

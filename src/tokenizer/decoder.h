@@ -16,6 +16,10 @@ class Decoder {
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
   // Whether text decoded so far can still change when more tokens follow a token `t` (a
   // byte-fallback token <0xXX> joins the bytes after it into one character).
+  // The raw bytes one token stands for in the middle of a text: the chain's per-token steps,
+  // without the steps that look across tokens (Fuse, Strip of the text's first space) and
+  // without replacing invalid UTF-8 (constrained decoding works on bytes).
+  virtual void raw_bytes(std::string& token) const { (void)token; }
   virtual bool token_may_join_next(const std::string& token) const {
     (void)token;
     return false;

@@ -82,6 +82,14 @@ std::string Tokenizer::decode(std::span<const TokenId> ids, bool skip_special) c
   return impl_->decode_tokens(std::move(tokens));
 }
 
+std::string Tokenizer::token_bytes(TokenId id) const {
+  const std::string* t = impl_->token_string(id);
+  if (!t) return {};
+  std::string bytes = *t;
+  if (!impl_->added_by_id.count(id) && impl_->decoder) impl_->decoder->raw_bytes(bytes);
+  return bytes;
+}
+
 std::optional<TokenId> Tokenizer::bos_id() const {
   if (!impl_->bos_token) return std::nullopt;
   return token_to_id(*impl_->bos_token);

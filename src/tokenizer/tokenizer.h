@@ -40,6 +40,9 @@ class Tokenizer {
   std::size_t vocab_size() const;  // including added tokens
   std::optional<TokenId> token_to_id(std::string_view token) const;
   bool is_special(TokenId id) const;
+  // The bytes token `id` adds in the middle of a text (byte-fallback tokens as their byte, "▁" as
+  // a space); added tokens as their content. Empty for an unknown id. For constrained decoding.
+  std::string token_bytes(TokenId id) const;
   // chat_template of tokenizer_config.json (a string, or the "default" of a named list).
   const std::optional<std::string>& chat_template() const;
 

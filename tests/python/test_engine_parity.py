@@ -24,6 +24,10 @@ VARIANTS = [
     ("tiny-gqa", "4bit-g64", {}),
     ("tiny", "4bit-g64", {"tie_embeddings": True}),
     ("tiny-gqa", "8bit", {"shards": 3}),
+    ("tiny", "4bit-g64", {"quant_predicate": "mixed_3_6"}),  # per-layer quantization entries
+    ("tiny", "4bit-g64", {"rope": "none"}),
+    ("tiny", "4bit-g64", {"rope": "linear"}),
+    ("tiny-gqa", "4bit-g64", {"partial_rotary_factor": 0.5}),
 ]
 PROMPTS = [
     "The quick brown fox",
