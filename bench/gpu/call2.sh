@@ -7,6 +7,7 @@ exec > >(tee "$OUT/log.txt") 2>&1
 D=/root/pd; REPO=$(pwd); S=$REPO/.gpu/scripts
 export PDEPS=/opt/pdeps SITE=/tmp/site
 source "$S/deps_env.sh"
+[ -d .gpu/p2/debs2 ] && unpack_debs .gpu/p2/debs2  # libedit for `pensieve chat` (newer trees)
 W=$D/mlx_cuda_13-0.32.4-py3-none-manylinux_2_35_x86_64.whl
 cat "$D/mlxcuda.part_aa" .gpu/p2/mlxcuda.part_ab > "$W"
 echo "$(cat .gpu/p2/mlx_cuda_13.sha256)  $W" | sha256sum -c || exit 1
@@ -40,8 +41,8 @@ timeout 60 python3 "$S/copy_bandwidth.py" > "$OUT/bandwidth.json"; cat "$OUT/ban
 export LD_LIBRARY_PATH=$PENSIEVE_LD_PATH
 P="$BUILDD/pensieve"
 ldd "$P" | grep -E 'not found|mlx|httplib|curl'
-timeout 60 "$P" bench -m "$D/mid" -p 128 -n 64 -r 2
-timeout 120 "$P" bench -m "$M" -p 512 -n 128 -r 3 > "$OUT/pensieve_bench.json"; cat "$OUT/pensieve_bench.json"
+timeout 60 "$P" bench -m "$D/mid" -p 128 -n 64 -r 2 --json
+timeout 120 "$P" bench -m "$M" -p 512 -n 128 -r 3 --json > "$OUT/pensieve_bench.json"; cat "$OUT/pensieve_bench.json"
 unset LD_LIBRARY_PATH
 timeout 150 python3 "$S/mlx_lm_bench_su.py" "$M" --prompt-tokens 512 --gen-tokens 128 --repeats 3 > "$OUT/mlx_lm_bench.json"; cat "$OUT/mlx_lm_bench.json"
 export LD_LIBRARY_PATH=$PENSIEVE_LD_PATH
