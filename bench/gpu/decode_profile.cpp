@@ -1,0 +1,129 @@
+// Where a decode step's time goes on MLX's GPU backend, for one model, as JSON on stdout:
+//   - graph_build_ms: building one step's graph (Phi3Model::forward + argmax), nothing evaluated;
+//   - sync_step_ms: build + evaluate, waiting for each step (no overlap of host and device);
+//   - pipelined_step_ms: the Generator's scheme, step t+1 queued before step t is read;
+//   - the same for B sequences decoded together through the batched forward (one step = B tokens).
+// Median over the timed steps; the prompt is `prompt` random ordinary ids per sequence.
+//
+//   decode_profile MODEL_DIR [prompt=512] [steps=64] [batches=1,8,32]
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/generator.h"
+#include "model/phi3.h"
+
+namespace mx = mlx::core;
+using Clock = std::chrono::steady_clock;
+using pensieve::model::KVCache;
+using pensieve::model::Phi3Model;
+
+namespace {
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::vector<int32_t> random_prompt(int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> pick(100, 31999);
+  std::vector<int32_t> p(static_cast<std::size_t>(n));
+  for (auto& t : p) t = pick(rng);
+  return p;
+}
+
+mx::array next_tokens(const Phi3Model& model, const mx::array& tokens, std::vector<KVCache*>& caches) {
+  auto logits = model.forward(tokens, std::span<KVCache* const>(caches), true);
+  const int B = static_cast<int>(caches.size());
+  return mx::reshape(mx::astype(mx::argmax(mx::reshape(logits, {B, -1}), -1), mx::int32), {B, 1});
+}
+
+nlohmann::json profile_batch(const Phi3Model& model, int B, int prompt, int steps) {
+  std::vector<KVCache> owned;
+  owned.reserve(static_cast<std::size_t>(B));
+  std::vector<KVCache*> caches;
+  std::vector<int32_t> first;
+  for (int b = 0; b < B; ++b) {
+    owned.push_back(model.make_cache());
+    caches.push_back(&owned.back());
+    auto logits = pensieve::engine::prefill(model, random_prompt(prompt, 1000u + b), owned.back(), 512);
+    auto id = mx::astype(mx::argmax(mx::reshape(logits, {-1}), 0), mx::int32);
+    mx::eval(id);
+    first.push_back(id.item<int32_t>());
+  }
+  mx::array tokens(first.data(), {B, 1}, mx::int32);
+  // Warm-up, then synchronous steps.
+  for (int i = 0; i < 3; ++i) {
+    tokens = next_tokens(model, tokens, caches);
+    mx::eval(tokens);
+  }
+  std::vector<double> build, sync;
+  for (int i = 0; i < steps / 2; ++i) {
+    auto t0 = Clock::now();
+    auto next = next_tokens(model, tokens, caches);
+    build.push_back(ms_since(t0));
+    mx::eval(next);
+    (void)next.data<int32_t>();
+    sync.push_back(ms_since(t0));
+    tokens = next;
+  }
+  // Pipelined: queue step t+1, then read step t (as engine::Generator does).
+  mx::async_eval(tokens);
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    auto next = next_tokens(model, tokens, caches);
+    mx::async_eval(next);
+    mx::eval(tokens);
+    (void)tokens.data<int32_t>();
+    tokens = next;
+  }
+  mx::eval(tokens);
+  const double pipelined = ms_since(t0) / steps;
+  return {{"batch", B},
+          {"context_at_start", prompt},
+          {"graph_build_ms", median(build)},
+          {"sync_step_ms", median(sync)},
+          {"pipelined_step_ms", pipelined},
+          {"pipelined_tokens_per_s", 1000.0 * B / pipelined},
+          {"sync_tokens_per_s", 1000.0 * B / median(sync)}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: decode_profile MODEL_DIR [prompt] [steps] [batches,...]\n";
+    return 2;
+  }
+  const int prompt = argc > 2 ? std::atoi(argv[2]) : 512;
+  const int steps = argc > 3 ? std::atoi(argv[3]) : 64;
+  std::vector<int> batches{1, 8, 32};
+  if (argc > 4) {
+    batches.clear();
+    std::stringstream s(argv[4]);
+    for (std::string item; std::getline(s, item, ',');) batches.push_back(std::stoi(item));
+  }
+  auto model = Phi3Model::load(argv[1]);
+  nlohmann::json out = {{"model", argv[1]},
+                        {"device", mx::default_device() == mx::Device::gpu ? "gpu" : "cpu"},
+                        {"weight_bytes", model.weight_bytes()},
+                        {"runs", nlohmann::json::array()}};
+  for (int B : batches) {
+    out["runs"].push_back(profile_batch(model, B, prompt, steps));
+    mx::clear_cache();
+    std::cerr << out["runs"].back().dump() << std::endl;
+  }
+  out["peak_memory_bytes"] = mx::get_peak_memory();
+  std::cout << out.dump(2) << std::endl;
+  return 0;
+}
