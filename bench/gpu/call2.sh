@@ -44,7 +44,7 @@ ldd "$P" | grep -E 'not found|mlx|httplib|curl'
 timeout 60 "$P" bench -m "$D/mid" -p 128 -n 64 -r 2 --json
 timeout 120 "$P" bench -m "$M" -p 512 -n 128 -r 3 --json > "$OUT/pensieve_bench.json"; cat "$OUT/pensieve_bench.json"
 unset LD_LIBRARY_PATH
-timeout 150 python3 "$S/mlx_lm_bench_su.py" "$M" --prompt-tokens 512 --gen-tokens 128 --repeats 3 > "$OUT/mlx_lm_bench.json"; cat "$OUT/mlx_lm_bench.json"
+timeout 150 python3 bench/mlx_lm_bench.py "$M" --prompt-tokens 512 --gen-tokens 128 --repeats 3 > "$OUT/mlx_lm_bench.json"; cat "$OUT/mlx_lm_bench.json"
 export LD_LIBRARY_PATH=$PENSIEVE_LD_PATH
 "$P" serve -m "$M" --port 8090 --parallel 32 > "$D/serve.log" 2>&1 &
 SP=$!
@@ -56,5 +56,5 @@ bash "$S/build_decode_profile.sh" "$SRCD" "$BUILDD" "$SITE/mlx" "$D/decode_profi
   LD_LIBRARY_PATH=$PENSIEVE_LD_PATH timeout 120 "$D/decode_profile" "$M" 512 64 1,8,32 > "$OUT/decode_profile.json"
 cat "$OUT/decode_profile.json"
 timeout 60 python3 "$S/qmv_bandwidth.py"
-timeout 60 python3 "$S/mlx_lm_bench_su.py" "$D/mid" --prompt-tokens 128 --gen-tokens 64 --repeats 2
+timeout 60 python3 bench/mlx_lm_bench.py "$D/mid" --prompt-tokens 128 --gen-tokens 64 --repeats 2
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw --format=csv

@@ -39,7 +39,7 @@ N="timeout 90 $D/pensieve.new bench -m $M -p 512 -n 128 -r 5 --json"
 for round in 1 2; do
   echo "== round $round"
   echo -n "base "; $B | grep -m1 '"decode_tokens_per_s"'
-  echo -n "mlx-lm "; LD_LIBRARY_PATH= timeout 90 python3 "$S/mlx_lm_bench_su.py" "$M" --prompt-tokens 512 --gen-tokens 128 --repeats 5 | grep decode_tokens_per_s
+  echo -n "mlx-lm "; LD_LIBRARY_PATH= timeout 90 python3 bench/mlx_lm_bench.py "$M" --prompt-tokens 512 --gen-tokens 128 --repeats 5 | grep decode_tokens_per_s
   echo -n "new(gemv+fuse) "; $N | grep -m1 '"decode_tokens_per_s"'
   echo -n "new(gemv only) "; PENSIEVE_GPU_FUSE=0 $N | grep -m1 '"decode_tokens_per_s"'
   echo -n "new(fuse only) "; PENSIEVE_CUDA_GEMV=0 $N | grep -m1 '"decode_tokens_per_s"'
