@@ -52,9 +52,53 @@ std::vector<std::unique_ptr<ChoiceStream>> start_choices(engine::Engine& engine,
   return choices;
 }
 
-bool all_done(const std::vector<std::unique_ptr<ChoiceStream>>& choices) {
+using Choices = std::vector<std::unique_ptr<ChoiceStream>>;
+
+bool all_done(const Choices& choices) {
   for (const auto& c : choices)
     if (!c->done()) return false;
+  return true;
+}
+
+// Waits for every choice to finish; returns each choice's tokens (with logprobs when asked).
+std::vector<std::vector<engine::TokenInfo>> finish_all(Choices& choices) {
+  std::vector<std::vector<engine::TokenInfo>> tokens(choices.size());
+  while (!all_done(choices))
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+      auto update = choices[i]->poll(50ms);
+      tokens[i].insert(tokens[i].end(), update.tokens.begin(), update.tokens.end());
+    }
+  return tokens;
+}
+
+// The SSE loop of a streamed response: polls the choices in turn, sends what
+// `write_update(index, choice, update)` makes of each update, then the writer's closing bytes
+// (or its error event). A failed write means the client is gone: every choice is cancelled.
+template <typename Writer, typename WriteUpdate>
+bool pump(Choices& choices, Writer& writer, httplib::DataSink& sink, const std::string& preamble,
+          WriteUpdate write_update) {
+  auto send = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
+  try {
+    if (!send(preamble)) return false;
+    while (!all_done(choices)) {
+      std::string out;
+      for (std::size_t i = 0; i < choices.size(); ++i) {
+        auto& c = *choices[i];
+        if (c.done()) continue;
+        auto update = c.poll(choices.size() == 1 ? 200ms : 20ms);
+        out += write_update(static_cast<int>(i), c, update);
+        if (update.done) out += writer.finish(static_cast<int>(i), c.stop());
+      }
+      if (!send(out)) {
+        for (auto& c : choices) c->cancel();
+        return false;
+      }
+    }
+    send(writer.done(usage_of(choices)));
+  } catch (const api::ApiError& e) {
+    send(writer.error(e));
+  }
+  sink.done();
   return true;
 }
 
@@ -79,12 +123,7 @@ void HttpServer::add_openai_routes() {
     const bool want_logprobs = request.top_logprobs >= 0;
     const auto& tok = host_.tokenizer();
     if (!request.stream) {
-      std::vector<std::vector<engine::TokenInfo>> tokens(choices->size());
-      while (!all_done(*choices))
-        for (std::size_t i = 0; i < choices->size(); ++i) {
-          auto update = (*choices)[i]->poll(50ms);
-          tokens[i].insert(tokens[i].end(), update.tokens.begin(), update.tokens.end());
-        }
+      const auto tokens = finish_all(*choices);
       openai::ChatResult result{id, request.model, created, {}, usage_of(*choices)};
       for (std::size_t i = 0; i < choices->size(); ++i) {
         const auto& c = *(*choices)[i];
@@ -98,39 +137,21 @@ void HttpServer::add_openai_routes() {
     auto writer = std::make_shared<openai::ChatStreamWriter>(id, request.model, created, request.n, request.include_usage);
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider("text/event-stream", [choices, writer, want_logprobs, &tok](std::size_t, httplib::DataSink& sink) {
-      auto send = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
-      try {
-        while (!all_done(*choices)) {
-          std::string out;
-          for (std::size_t i = 0; i < choices->size(); ++i) {
-            auto& c = *(*choices)[i];
-            if (c.done()) continue;
-            auto update = c.poll(choices->size() == 1 ? 200ms : 20ms);
-            const int index = static_cast<int>(i);
-            std::vector<openai::TokenLogprob> lps;
-            if (want_logprobs) lps = to_logprobs(update.tokens, tok);
-            bool logprobs_sent = false;
-            for (const auto& piece : update.pieces) {
-              if (const auto* t = std::get_if<api::TextDelta>(&piece); t && want_logprobs && !logprobs_sent) {
-                out += writer->text(index, t->text, &lps);
-                logprobs_sent = true;
-              } else {
-                out += writer->write(index, piece);
-              }
-            }
-            if (update.done) out += writer->finish(index, c.stop());
-          }
-          if (!send(out)) {
-            for (auto& c : *choices) c->cancel();
-            return false;
+      return pump(*choices, *writer, sink, "", [&](int index, ChoiceStream&, const ChoiceUpdate& update) {
+        std::string out;
+        std::vector<openai::TokenLogprob> lps;
+        if (want_logprobs) lps = to_logprobs(update.tokens, tok);
+        bool logprobs_sent = false;  // the update's tokens go with its first text delta
+        for (const auto& piece : update.pieces) {
+          if (const auto* t = std::get_if<api::TextDelta>(&piece); t && want_logprobs && !logprobs_sent) {
+            out += writer->text(index, t->text, &lps);
+            logprobs_sent = true;
+          } else {
+            out += writer->write(index, piece);
           }
         }
-        send(writer->done(usage_of(*choices)));
-      } catch (const api::ApiError& e) {
-        send(writer->error(e));
-      }
-      sink.done();
-      return true;
+        return out;
+      });
     });
   });
 
@@ -146,12 +167,7 @@ void HttpServer::add_openai_routes() {
     const auto& tok = host_.tokenizer();
     const std::string echo = request.echo && request.raw_prompt ? *request.raw_prompt : std::string();
     if (!request.stream) {
-      std::vector<std::vector<engine::TokenInfo>> tokens(choices->size());
-      while (!all_done(*choices))
-        for (std::size_t i = 0; i < choices->size(); ++i) {
-          auto update = (*choices)[i]->poll(50ms);
-          tokens[i].insert(tokens[i].end(), update.tokens.begin(), update.tokens.end());
-        }
+      const auto tokens = finish_all(*choices);
       openai::CompletionResult result{id, request.model, created, {}, usage_of(*choices)};
       for (std::size_t i = 0; i < choices->size(); ++i) {
         const auto& c = *(*choices)[i];
@@ -172,31 +188,15 @@ void HttpServer::add_openai_routes() {
     auto writer = std::make_shared<openai::CompletionStreamWriter>(id, request.model, created, request.include_usage);
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider("text/event-stream", [choices, writer, echo](std::size_t, httplib::DataSink& sink) {
-      auto send = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
-      try {
-        if (!echo.empty())
-          for (std::size_t i = 0; i < choices->size(); ++i) send(writer->text(static_cast<int>(i), echo));
-        while (!all_done(*choices)) {
-          std::string out;
-          for (std::size_t i = 0; i < choices->size(); ++i) {
-            auto& c = *(*choices)[i];
-            if (c.done()) continue;
-            auto update = c.poll(choices->size() == 1 ? 200ms : 20ms);
-            for (const auto& piece : update.pieces)
-              if (const auto* t = std::get_if<api::TextDelta>(&piece)) out += writer->text(static_cast<int>(i), t->text);
-            if (update.done) out += writer->finish(static_cast<int>(i), c.stop());
-          }
-          if (!send(out)) {
-            for (auto& c : *choices) c->cancel();
-            return false;
-          }
-        }
-        send(writer->done(usage_of(*choices)));
-      } catch (const api::ApiError& e) {
-        send(writer->error(e));
-      }
-      sink.done();
-      return true;
+      std::string preamble;
+      if (!echo.empty())
+        for (std::size_t i = 0; i < choices->size(); ++i) preamble += writer->text(static_cast<int>(i), echo);
+      return pump(*choices, *writer, sink, preamble, [&](int index, ChoiceStream&, const ChoiceUpdate& update) {
+        std::string out;
+        for (const auto& piece : update.pieces)
+          if (const auto* t = std::get_if<api::TextDelta>(&piece)) out += writer->text(index, t->text);
+        return out;
+      });
     });
   });
 }
