@@ -2,8 +2,6 @@
 the tool's JSON schema, and json_schema / json_object output (acceptance 1 and 2, the parts that
 need the grammar). The model has random weights, so only the grammar can make these hold: every
 forced call must parse and validate, 10 times out of 10.
-
-These tests need grammar-constrained decoding in the engine; until it is there they fail.
 """
 from __future__ import annotations
 
