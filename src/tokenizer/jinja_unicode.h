@@ -5,12 +5,14 @@
 #include <string>
 #include <string_view>
 
+#include "tokenizer/unicode.h"
+
 namespace pensieve::tokenizer::jinja {
 
 // Invalid UTF-8 bytes decode as U+FFFD, so every input has a decoding.
 std::u32string utf8_decode(std::string_view s);
 std::string utf8_encode(std::u32string_view s);
-void utf8_append(std::string& out, char32_t cp);
+inline void utf8_append(std::string& out, char32_t cp) { append_utf8(out, cp); }
 bool utf8_valid(std::string_view s);
 std::size_t utf8_length(std::string_view s);  // in code points
 
