@@ -84,6 +84,20 @@ Interpreter::Flow Interpreter::exec(const Body& body) {
   return Flow::Normal;
 }
 
+std::string Interpreter::capture(const Body& body) {
+  std::string captured;
+  std::string* saved = out_;
+  out_ = &captured;
+  try {
+    exec(body);
+  } catch (...) {
+    out_ = saved;
+    throw;
+  }
+  out_ = saved;
+  return captured;
+}
+
 Interpreter::Flow Interpreter::exec(const Stmt& s) {
   DepthGuard guard(*this);
   tick();
@@ -109,33 +123,13 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
       exec_set(s);
       return Flow::Normal;
     case StmtKind::SetBlock: {
-      std::string captured;
-      std::string* saved = out_;
-      out_ = &captured;
-      try {
-        exec(s.body);
-      } catch (...) {
-        out_ = saved;
-        throw;
-      }
-      out_ = saved;
-      Value v(std::move(captured));
+      Value v(capture(s.body));
       if (s.filter) v = eval_filter(*s.filter, &v);
       frame_->set(s.targets[0], std::move(v));
       return Flow::Normal;
     }
     case StmtKind::FilterBlock: {
-      std::string captured;
-      std::string* saved = out_;
-      out_ = &captured;
-      try {
-        exec(s.body);
-      } catch (...) {
-        out_ = saved;
-        throw;
-      }
-      out_ = saved;
-      const Value input(std::move(captured));
+      const Value input(capture(s.body));
       write(to_str(eval_filter(*s.filter, &input)));
       return Flow::Normal;
     }

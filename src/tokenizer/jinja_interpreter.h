@@ -50,6 +50,8 @@ class Interpreter {
 
   Flow exec(const Body& body);
   Flow exec(const Stmt& s);
+  // Runs `body` with its output collected instead of written ({% set %} and {% filter %} blocks).
+  std::string capture(const Body& body);
   void write(const std::string& text);
   Flow exec_for(const Stmt& s);
   void exec_set(const Stmt& s);
