@@ -7,43 +7,89 @@
 namespace pensieve::model {
 namespace mx = mlx::core;
 
-KVCache::KVCache(int num_layers, int step) : layers_(num_layers), step_(step) {}
+namespace {
 
-int KVCache::capacity() const {
-  return layers_.empty() || !layers_[0].keys ? 0 : layers_[0].keys->shape(2);
+mx::Shape with_length(const mx::array& a, int length) { return {a.shape(0), a.shape(1), length, a.shape(3)}; }
+
+// The first `length` positions of a stored buffer.
+mx::array head(const mx::array& a, int length) {
+  return mx::slice(a, {0, 0, 0, 0}, with_length(a, length));
 }
 
-std::pair<mx::array, mx::array> KVCache::update(int layer, const mx::array& k, const mx::array& v) {
-  auto& l = layers_.at(layer);
-  const int n = k.shape(2);
-  const int end = offset_ + n;
-  if (!l.keys || end > l.keys->shape(2)) {
-    const int grow = ((n + step_ - 1) / step_) * step_;
-    auto new_shape = [&](const mx::array& a) {
-      return mx::Shape{a.shape(0), a.shape(1), grow, a.shape(3)};
-    };
-    auto zk = mx::zeros(new_shape(k), k.dtype());
-    auto zv = mx::zeros(new_shape(v), v.dtype());
-    if (l.keys) {
-      // Keep only the valid prefix before growing so the buffer stays a multiple of step.
-      auto valid = [&](const mx::array& a) {
-        return mx::slice(a, {0, 0, 0, 0}, {a.shape(0), a.shape(1), offset_, a.shape(3)});
-      };
-      l.keys = mx::concatenate({valid(*l.keys), zk}, 2);
-      l.values = mx::concatenate({valid(*l.values), zv}, 2);
-    } else {
-      l.keys = zk;
-      l.values = zv;
+}  // namespace
+
+KVCache::KVCache(int num_layers, int kv_bits, int step) : layers_(num_layers), bits_(kv_bits), step_(step) {
+  if (kv_bits != 0 && kv_bits != 4 && kv_bits != 8) throw Error("KV cache bits must be 4 or 8 (or unset for float)");
+}
+
+int KVCache::capacity() const {
+  return layers_.empty() || layers_[0].keys.empty() ? 0 : layers_[0].keys[0].shape(2);
+}
+
+std::vector<mx::array> KVCache::encode(const mx::array& x) const {
+  if (bits_ == 0) return {x};
+  if (x.shape(3) % kGroupSize != 0)
+    throw Error("a quantized KV cache needs head_dim a multiple of " + std::to_string(kGroupSize));
+  auto parts = mx::quantize(x, kGroupSize, bits_);
+  return {parts[0], mx::astype(parts[1], mx::float16), mx::astype(parts[2], mx::float16)};
+}
+
+void KVCache::grow(Layer& l, int needed) {
+  const int have = l.keys[0].shape(2);
+  if (needed <= have) return;
+  const int target = (needed + step_ - 1) / step_ * step_;
+  for (auto* parts : {&l.keys, &l.values})
+    for (auto& a : *parts) {
+      auto room = mx::zeros(with_length(a, target - offset_), a.dtype());
+      // Keep only the valid prefix so the buffer stays a multiple of step.
+      a = offset_ == 0 ? room : mx::concatenate({head(a, offset_), room}, 2);
     }
+}
+
+kernels::StoredKV KVCache::append_encoded(int layer, const std::vector<mx::array>& keys,
+                                          const std::vector<mx::array>& values) {
+  auto& l = layers_.at(layer);
+  const int n = keys[0].shape(2);
+  const int end = offset_ + n;
+  if (l.keys.empty()) {
+    // Start from empty buffers shaped like the chunk; grow() sizes them.
+    for (const auto& a : keys) l.keys.push_back(mx::zeros(with_length(a, 0), a.dtype()));
+    for (const auto& a : values) l.values.push_back(mx::zeros(with_length(a, 0), a.dtype()));
   }
-  const mx::Shape start{0, 0, offset_, 0};
-  l.keys = mx::slice_update(*l.keys, k, start, {k.shape(0), k.shape(1), end, k.shape(3)});
-  l.values = mx::slice_update(*l.values, v, start, {v.shape(0), v.shape(1), end, v.shape(3)});
-  if (layer + 1 == static_cast<int>(layers_.size())) offset_ = end;
-  auto prefix = [&](const mx::array& a) {
-    return end == a.shape(2) ? a : mx::slice(a, {0, 0, 0, 0}, {a.shape(0), a.shape(1), end, a.shape(3)});
+  grow(l, end);
+  auto write = [&](std::vector<mx::array>& stored_parts, const std::vector<mx::array>& parts) {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const auto& src = parts[i];
+      stored_parts[i] = mx::slice_update(stored_parts[i], src, mx::Shape{0, 0, offset_, 0},
+                                         mx::Shape{src.shape(0), src.shape(1), end, src.shape(3)});
+    }
   };
-  return {prefix(*l.keys), prefix(*l.values)};
+  write(l.keys, keys);
+  write(l.values, values);
+  if (layer + 1 == static_cast<int>(layers_.size())) offset_ = end;
+  return stored(l, end);
+}
+
+kernels::StoredKV KVCache::update(int layer, const mx::array& k, const mx::array& v) {
+  return append_encoded(layer, encode(k), encode(v));
+}
+
+kernels::StoredKV KVCache::stored(const Layer& l, int length) const {
+  kernels::StoredKV s{l.keys[0], l.values[0], {}, {}, {}, {}, length, bits_, bits_ ? kGroupSize : 0};
+  if (bits_) {
+    s.key_scales = l.keys[1];
+    s.key_biases = l.keys[2];
+    s.value_scales = l.values[1];
+    s.value_biases = l.values[2];
+  }
+  return s;
+}
+
+void KVCache::reserve(int positions) {
+  for (auto& l : layers_) {
+    if (l.keys.empty()) throw Error("KV cache reserve before the first update");
+    grow(l, positions);
+  }
 }
 
 void KVCache::trim(int n) {
@@ -53,19 +99,25 @@ void KVCache::trim(int n) {
 
 std::vector<mx::array> KVCache::state() const {
   std::vector<mx::array> out;
-  for (const auto& l : layers_)
-    if (l.keys) {
-      out.push_back(*l.keys);
-      out.push_back(*l.values);
-    }
+  for (const auto& l : layers_) {
+    out.insert(out.end(), l.keys.begin(), l.keys.end());
+    out.insert(out.end(), l.values.begin(), l.values.end());
+  }
   return out;
 }
 
 std::size_t KVCache::nbytes() const {
   std::size_t total = 0;
-  for (const auto& l : layers_)
-    if (l.keys) total += l.keys->nbytes() + l.values->nbytes();
+  for (const auto& a : state()) total += a.nbytes();
   return total;
+}
+
+std::size_t KVCache::bytes_per_position(int kv_heads, int head_dim, mx::Dtype dtype, int kv_bits) {
+  const std::size_t values = static_cast<std::size_t>(kv_heads) * static_cast<std::size_t>(head_dim);
+  if (kv_bits == 0) return 2 * values * mx::size_of(dtype);
+  const std::size_t packed = values * static_cast<std::size_t>(kv_bits) / 8;
+  const std::size_t scales = values / kGroupSize * 2 * mx::size_of(mx::float16);  // scale + bias
+  return 2 * (packed + scales);
 }
 
 }  // namespace pensieve::model

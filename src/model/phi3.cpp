@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "kernels/attention.h"
 #include "model/weight_table.h"
 
 namespace pensieve::model {
@@ -74,26 +75,27 @@ mx::array Phi3Model::attention(const mx::array& x, const Layer& layer, int index
     return mx::transpose(mx::reshape(a, {a.shape(0), L, n, hd}), {0, 2, 1, 3});
   };
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // RoPE and the cache update are per sequence (each has its own offset); attention then runs
+  // once over the whole batch.
+  std::vector<mx::array> queries;
+  std::vector<kernels::StoredKV> stored;
+  queries.reserve(B);
+  stored.reserve(B);
   auto one_sequence = [&](const mx::array& q_in, const mx::array& k_in, const mx::array& v_in, KVCache& cache) {
     const int offset = cache.offset();
     const int total = offset + L;
-    auto q = rope_.apply(heads(q_in, H), offset, total);
+    queries.push_back(rope_.apply(heads(q_in, H), offset, total));
     auto k = rope_.apply(heads(k_in, KV), offset, total);
-    auto [keys, values] = cache.update(index, k, heads(v_in, KV));
-    return mx::fast::scaled_dot_product_attention(q, keys, values, scale, L > 1 ? "causal" : "");
+    stored.push_back(cache.update(index, k, heads(v_in, KV)));
   };
-  mx::array out = mx::array(0.0f);
   if (B == 1) {
-    out = one_sequence(parts[0], parts[1], parts[2], *caches[0]);
+    one_sequence(parts[0], parts[1], parts[2], *caches[0]);
   } else {
     auto qs = mx::split(parts[0], B, 0), ks = mx::split(parts[1], B, 0), vs = mx::split(parts[2], B, 0);
-    std::vector<mx::array> outs;
-    outs.reserve(B);
-    for (int b = 0; b < B; ++b) outs.push_back(one_sequence(qs[b], ks[b], vs[b], *caches[b]));
-    out = mx::concatenate(outs, 0);
+    for (int b = 0; b < B; ++b) one_sequence(qs[b], ks[b], vs[b], *caches[b]);
   }
-  out = mx::reshape(mx::transpose(out, {0, 2, 1, 3}), {B, L, H * hd});
-  return kernels::linear(out, layer.o);
+  auto q = B == 1 ? queries[0] : mx::concatenate(queries, 0);
+  return kernels::linear(kernels::attention(q, stored, scale), layer.o);
 }
 
 mx::array Phi3Model::forward(const mx::array& tokens, KVCache& cache, bool last_only) const {

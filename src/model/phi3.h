@@ -33,12 +33,18 @@ class Phi3Model {
   // for the last position only, which skips the lm_head on the rest of a prompt chunk).
   mlx::core::array forward(const mlx::core::array& tokens, KVCache& cache, bool last_only = true) const;
   // The batched form: row b of tokens continues the sequence held in caches[b]. The linear
-  // layers (nearly all the work) run once for the whole batch; attention runs per sequence since
-  // each has its own length.
+  // layers (nearly all the work) and, on the CPU, attention run once for the whole batch; RoPE
+  // and the cache update run per sequence since each has its own length.
   mlx::core::array forward(const mlx::core::array& tokens, std::span<KVCache* const> caches,
                            bool last_only = true) const;
 
-  KVCache make_cache() const { return KVCache(config_.num_hidden_layers); }
+  // kv_bits: 0 (float keys and values), 8 or 4 (quantized, see KVCache).
+  KVCache make_cache(int kv_bits = 0) const { return KVCache(config_.num_hidden_layers, kv_bits); }
+  // KV bytes one position of a sequence takes over all layers.
+  std::size_t kv_bytes_per_token(int kv_bits = 0) const {
+    return config_.num_hidden_layers *
+           KVCache::bytes_per_position(config_.num_key_value_heads, config_.head_dim, dtype_, kv_bits);
+  }
   const ModelConfig& config() const { return config_; }
   mlx::core::Dtype dtype() const { return dtype_; }
   std::size_t weight_bytes() const { return weight_bytes_; }

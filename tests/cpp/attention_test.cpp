@@ -1,0 +1,218 @@
+// The CPU attention kernel against MLX's own scaled_dot_product_attention (float keys and values)
+// and against MLX's dequantize (quantized ones), through the KV cache that feeds it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include <mlx/mlx.h>
+
+#include "kernels/attention.h"
+#include "kernels/attention_cpu.h"
+#include "model/kv_cache.h"
+
+namespace {
+
+namespace mx = mlx::core;
+using pensieve::kernels::StoredKV;
+using pensieve::model::KVCache;
+
+struct Shape {
+  int heads, kv_heads, head_dim;
+};
+
+mx::array randn(mx::Shape shape, uint64_t seed) {
+  return mx::random::normal(shape, mx::float32, 0.0f, 1.0f, mx::random::key(seed));
+}
+
+float max_abs(const mx::array& a) { return mx::max(mx::abs(a)).item<float>(); }
+
+float relative_difference(const mx::array& got, const mx::array& want) {
+  return max_abs(mx::subtract(got, want)) / std::max(1e-6f, max_abs(want));
+}
+
+// One sequence's keys and values (length `prefix` + L) fed through a one-layer cache in two
+// updates, so the buffers have spare capacity past the valid length as in real use.
+struct Sequence {
+  KVCache cache;
+  mx::array keys, values;  // float, [1, kv_heads, length, head_dim]
+  StoredKV stored;
+};
+
+Sequence make_sequence(const Shape& s, int prefix, int L, int bits, uint64_t seed) {
+  const int T = prefix + L;
+  auto k = randn({1, s.kv_heads, T, s.head_dim}, seed);
+  auto v = randn({1, s.kv_heads, T, s.head_dim}, seed + 1);
+  KVCache cache(1, bits);
+  auto part = [&](const mx::array& a, int start, int end) {
+    return mx::slice(a, {0, 0, start, 0}, {1, s.kv_heads, end, s.head_dim});
+  };
+  if (prefix > 0) cache.update(0, part(k, 0, prefix), part(v, 0, prefix));
+  auto stored = cache.update(0, part(k, prefix, T), part(v, prefix, T));
+  mx::eval(cache.state());
+  return {std::move(cache), k, v, stored};
+}
+
+// MLX's SDPA over float keys and values of each sequence; causal aligned to the last key.
+mx::array reference(const mx::array& q, const std::vector<mx::array>& keys, const std::vector<mx::array>& values,
+                    float scale) {
+  const int B = q.shape(0), H = q.shape(1), L = q.shape(2), hd = q.shape(3);
+  std::vector<mx::array> outs;
+  for (int b = 0; b < B; ++b) {
+    auto qb = mx::slice(q, {b, 0, 0, 0}, {b + 1, H, L, hd});
+    outs.push_back(mx::fast::scaled_dot_product_attention(qb, keys[b], values[b], scale, L > 1 ? "causal" : ""));
+  }
+  return mx::reshape(mx::transpose(mx::concatenate(outs, 0), {0, 2, 1, 3}), {B, L, H * hd});
+}
+
+// Keys or values as the quantized cache holds them, dequantized by MLX.
+mx::array dequantized(const mx::array& packed, const mx::array& scales, const mx::array& biases, int length,
+                      int bits) {
+  auto head = [&](const mx::array& a) {
+    return mx::astype(mx::slice(a, {0, 0, 0, 0}, {a.shape(0), a.shape(1), length, a.shape(3)}),
+                      a.dtype() == mx::uint32 ? mx::uint32 : mx::float32);
+  };
+  return mx::dequantize(head(packed), head(scales), head(biases), KVCache::kGroupSize, bits);
+}
+
+struct Case {
+  Shape shape;
+  std::vector<int> prefixes;  // one sequence each
+  int L;
+};
+
+void check(const Case& c, int bits, float tolerance) {
+  SCOPED_TRACE(::testing::Message() << "heads " << c.shape.heads << "/" << c.shape.kv_heads << " L " << c.L
+                                    << " bits " << bits << " first prefix " << c.prefixes[0]);
+  const int B = static_cast<int>(c.prefixes.size());
+  std::vector<Sequence> seqs;
+  std::vector<StoredKV> stored;
+  std::vector<mx::array> keys, values;
+  for (int b = 0; b < B; ++b) {
+    seqs.push_back(make_sequence(c.shape, c.prefixes[b], c.L, bits, 100 + 7 * b));
+    const auto& s = seqs.back();
+    stored.push_back(s.stored);
+    if (bits == 0) {
+      keys.push_back(s.keys);
+      values.push_back(s.values);
+    } else {
+      keys.push_back(dequantized(s.stored.keys, *s.stored.key_scales, *s.stored.key_biases, s.stored.length, bits));
+      values.push_back(
+          dequantized(s.stored.values, *s.stored.value_scales, *s.stored.value_biases, s.stored.length, bits));
+    }
+  }
+  auto q = randn({B, c.shape.heads, c.L, c.shape.head_dim}, 7);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.shape.head_dim));
+  ASSERT_TRUE(pensieve::kernels::attention_uses_cpu_kernel(q, stored));
+  auto got = pensieve::kernels::attention(q, stored, scale);
+  auto want = reference(q, keys, values, scale);
+  EXPECT_LT(relative_difference(got, want), tolerance);
+  // MLX's own formulation through the same stored form (mlx-lm's for quantized caches).
+  auto mlx_ops = pensieve::kernels::attention_with_mlx_ops(q, stored, scale);
+  EXPECT_LT(relative_difference(got, mlx_ops), tolerance);
+}
+
+const std::vector<Case> kCases = {
+    {{4, 4, 32}, {0}, 1},                 // a single key
+    {{4, 4, 32}, {63}, 1},                // exactly one key block
+    {{4, 4, 32}, {64}, 1},                // one past a block edge
+    {{32, 32, 96}, {299}, 1},             // Phi-3-mini heads, decode at 300
+    {{8, 2, 64}, {200}, 1},               // GQA decode
+    {{8, 2, 64}, {0}, 37},                // GQA prompt, causal
+    {{8, 2, 64}, {100}, 37},              // GQA chunk at an offset
+    {{32, 32, 96}, {130}, 70},            // chunk crossing several blocks
+    {{6, 6, 32}, {0, 5, 64, 300}, 1},     // batched decode, different lengths
+    {{8, 4, 32}, {10, 200}, 3},           // batched chunks, GQA
+    {{4, 2, 32}, {4999}, 1},              // long context
+    {{4, 2, 32}, {4930}, 70},
+};
+
+TEST(Attention, FloatMatchesMlxSdpa) {
+  for (const auto& c : kCases) check(c, 0, 2e-5f);
+}
+
+TEST(Attention, EightBitCacheMatchesMlxDequantize) {
+  for (const auto& c : kCases) check(c, 8, 2e-5f);
+}
+
+TEST(Attention, FourBitCacheMatchesMlxDequantize) {
+  for (const auto& c : kCases) check(c, 4, 2e-5f);
+}
+
+TEST(Attention, PortableAndBestIsaAgree) {
+  using namespace pensieve::kernels;
+  const Shape s{8, 2, 96};
+  for (int bits : {0, 8, 4}) {
+    auto seq = make_sequence(s, 150, 20, bits, 3);
+    auto q = randn({1, s.heads, 20, s.head_dim}, 5);
+    mx::eval(q);
+    AttentionProblem p;
+    p.q = q.data<float>();
+    p.batch = 1;
+    p.heads = s.heads;
+    p.kv_heads = s.kv_heads;
+    p.queries = 20;
+    p.head_dim = s.head_dim;
+    p.scale = 0.1f;
+    p.bits = bits;
+    AttentionSequence a;
+    a.length = 170;
+    a.offset = 150;
+    auto rows = [&](const mx::array& d, const std::optional<mx::array>& sc, const std::optional<mx::array>& bi) {
+      KvRows r;
+      r.data = d.data<void>();
+      r.scales = sc ? sc->data<void>() : nullptr;
+      r.biases = bi ? bi->data<void>() : nullptr;
+      r.head_stride = d.shape(2);
+      return r;
+    };
+    a.keys = rows(seq.stored.keys, seq.stored.key_scales, seq.stored.key_biases);
+    a.values = rows(seq.stored.values, seq.stored.value_scales, seq.stored.value_biases);
+    p.sequences = {a};
+    std::vector<float> portable(20 * 8 * 96), best(portable.size());
+    p.out = portable.data();
+    attention_cpu(p, AttentionIsa::portable);
+    p.out = best.data();
+    attention_cpu(p, best_attention_isa());
+    for (std::size_t i = 0; i < best.size(); ++i) ASSERT_NEAR(best[i], portable[i], 1e-5f) << "bits " << bits;
+  }
+}
+
+TEST(KVCacheQuantized, TrimThenRewriteMatchesFreshCache) {
+  auto k = randn({1, 4, 40, 64}, 11), v = randn({1, 4, 40, 64}, 12);
+  auto other_k = randn({1, 4, 10, 64}, 13), other_v = randn({1, 4, 10, 64}, 14);
+  auto part = [](const mx::array& a, int start, int end) {
+    return mx::slice(a, {0, 0, start, 0}, {1, 4, end, 64});
+  };
+  for (int bits : {8, 4}) {
+    KVCache reused(1, bits), fresh(1, bits);
+    reused.update(0, part(k, 0, 30), part(v, 0, 30));
+    reused.update(0, other_k, other_v);  // positions 30..39, then dropped
+    reused.trim(10);
+    auto a = reused.update(0, part(k, 30, 40), part(v, 30, 40));
+    auto b = fresh.update(0, k, v);
+    ASSERT_EQ(reused.offset(), 40);
+    auto q = randn({1, 4, 1, 64}, 15);
+    auto got = pensieve::kernels::attention(q, {a}, 0.125f);
+    auto want = pensieve::kernels::attention(q, {b}, 0.125f);
+    EXPECT_LT(relative_difference(got, want), 1e-6f);
+  }
+}
+
+TEST(KVCacheQuantized, NbytesIsTheStorage) {
+  const int layers = 3, kv_heads = 4, head_dim = 96;
+  for (int bits : {0, 8, 4}) {
+    KVCache cache(layers, bits);
+    auto k = randn({1, kv_heads, 5, head_dim}, 1);
+    for (int l = 0; l < layers; ++l) cache.update(l, k, k);
+    mx::eval(cache.state());
+    ASSERT_EQ(cache.capacity(), 256);
+    // Packed values: head_dim*bits/8 bytes a row; scales and biases: float16 per group of 32.
+    const std::size_t row = bits == 0 ? head_dim * 4 : head_dim * bits / 8 + head_dim / 32 * 2 * 2;
+    const std::size_t expected = static_cast<std::size_t>(layers) * 2 * kv_heads * 256 * row;
+    EXPECT_EQ(cache.nbytes(), expected) << "bits " << bits;
+    EXPECT_EQ(KVCache::bytes_per_position(kv_heads, head_dim, mx::float32, bits) * layers * 256, expected);
+  }
+}
+
+}  // namespace
