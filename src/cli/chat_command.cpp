@@ -29,6 +29,7 @@ struct ChatOptions {
   sampling::SamplingParams sampling;
   int max_tokens = 1024;
   int context_size = 0;
+  int kv_bits = 0;
   std::string history_file;
 };
 
@@ -203,6 +204,7 @@ void chat(ChatOptions o) {
   engine::EngineOptions engine_options;
   engine_options.max_batch = 1;
   engine_options.context_size = o.context_size;
+  engine_options.kv_bits = o.kv_bits;
   server::ModelHost host(o.model, [model = o.model] { return resolve_model_dir(model); }, engine_options);
   if (host.wait() == server::ModelHost::State::failed) throw Error(host.failure());
 
@@ -232,6 +234,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--seed", o->sampling.seed, "Random seed (same seed, same answers)");
   cmd->add_option("--ctx-size", o->context_size, "Context size in tokens (0: the model's, within the KV budget)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-bits", o->kv_bits, "KV cache storage: 8 or 4 bits (quantized, groups of 32); default: unquantized")->check(CLI::IsMember({4, 8}));
   cmd->add_option("--history-file", o->history_file, "Where typed lines are kept between sessions ('' = nowhere)")
       ->envname("PENSIEVE_HISTORY")->capture_default_str();
   cmd->footer(

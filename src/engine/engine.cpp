@@ -56,7 +56,8 @@ Engine::Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokeni
       eos_ids_(eos_ids_of(model, tokenizer)),
       prefix_cache_(0) {
   const auto& c = model.config();
-  kv_bytes_per_token_ = 2ull * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * mx::size_of(model.dtype());
+  model::KVCache(0, options_.kv_bits);  // rejects bits other than 0, 4 and 8 here, not per request
+  kv_bytes_per_token_ = model.kv_bytes_per_token(options_.kv_bits);
   if (options_.kv_budget_bytes == 0) {
     std::size_t avail = available_memory_bytes();
     options_.kv_budget_bytes = avail > 0 ? avail / 2 : (std::size_t{4} << 30);
@@ -173,7 +174,7 @@ void Engine::admit() {
     // An estimate larger than the whole budget still runs alone rather than never.
     if (!active_.empty() && kv_in_use_.load() + job.kv_estimate > budget) break;
     int cached = 0;
-    auto cache = model_.make_cache();
+    auto cache = model_.make_cache(options_.kv_bits);
     if (auto hit = prefix_cache_.lookup(job.request.prompt)) {
       cache = std::move(hit->cache);
       cached = hit->tokens;

@@ -29,6 +29,7 @@ struct EngineOptions {
   std::size_t prefix_cache_bytes = 0; // KV kept for reuse; 0 → a quarter of the KV budget
   int prefill_chunk = 256;
   int context_size = 0;               // 0 → the model's max_position_embeddings, capped by the budget
+  int kv_bits = 0;                    // 8 or 4: quantized KV cache (model::KVCache); 0 → float
 };
 
 // Thrown by submit when the queue is full; the server answers 529 / 429 with Retry-After.

@@ -35,11 +35,13 @@ mx::array prefill(const model::Phi3Model& model, const std::vector<int32_t>& tok
   }
 }
 
-Generator::Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer)
-    : model_(model), tokenizer_(tokenizer), eos_ids_(eos_ids_of(model, tokenizer)) {}
+Generator::Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, int kv_bits)
+    : model_(model), tokenizer_(tokenizer), eos_ids_(eos_ids_of(model, tokenizer)), kv_bits_(kv_bits) {
+  model::KVCache(0, kv_bits);  // rejects bits other than 0, 4 and 8 now rather than mid-request
+}
 
 std::vector<float> Generator::last_logits(const std::vector<int32_t>& prompt, int prefill_chunk) const {
-  auto cache = model_.make_cache();
+  auto cache = model_.make_cache(kv_bits_);
   auto logits = mx::astype(mx::reshape(prefill(model_, prompt, cache, prefill_chunk), {-1}), mx::float32);
   mx::eval(logits);
   const float* p = logits.data<float>();
@@ -47,13 +49,19 @@ std::vector<float> Generator::last_logits(const std::vector<int32_t>& prompt, in
 }
 
 GenerationResult Generator::generate(const GenerationRequest& req, const TextCallback& on_text) const {
+  return generate(req, model_.make_cache(kv_bits_), 0, on_text);
+}
+
+GenerationResult Generator::generate(const GenerationRequest& req, model::KVCache cache, int cached,
+                                     const TextCallback& on_text) const {
   req.sampling.validate(static_cast<std::size_t>(model_.config().vocab_size));
   GenerationResult result;
-  Sequence seq(req, tokenizer_, eos_ids_, model_.make_cache());
+  Sequence seq(req, tokenizer_, eos_ids_, std::move(cache), cached);
   if (seq.finished()) return result;
 
   const auto t0 = Clock::now();
-  auto logits = prefill(model_, req.prompt, seq.cache(), req.prefill_chunk);
+  const std::vector<int32_t> rest(req.prompt.begin() + cached, req.prompt.end());
+  auto logits = prefill(model_, rest, seq.cache(), req.prefill_chunk);
   const bool on_device = req.sampling.is_plain_greedy() && !seq.constrained();
 
   // The token for `step_logits` ([1,1,V]): lazily on the device for plain greedy, so the next

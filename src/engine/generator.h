@@ -37,9 +37,14 @@ mlx::core::array prefill(const model::Phi3Model& model, const std::vector<int32_
 
 class Generator {
  public:
-  Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer);
+  // kv_bits: 0 (float KV cache), 8 or 4 (quantized, see model::KVCache).
+  Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, int kv_bits = 0);
 
   GenerationResult generate(const GenerationRequest& request, const TextCallback& on_text = {}) const;
+  // The same from a cache that already holds the first `cached` prompt positions (benchmarks
+  // start from a synthetic long context this way); at least one prompt token must remain.
+  GenerationResult generate(const GenerationRequest& request, model::KVCache cache, int cached,
+                            const TextCallback& on_text = {}) const;
   // Logits of the prompt's last position, [vocab] float32 (for parity checks and tools).
   std::vector<float> last_logits(const std::vector<int32_t>& prompt, int prefill_chunk = 512) const;
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
@@ -48,6 +53,7 @@ class Generator {
   const model::Phi3Model& model_;
   const tokenizer::Tokenizer& tokenizer_;
   std::vector<int32_t> eos_ids_;
+  int kv_bits_;
 };
 
 }  // namespace pensieve::engine
