@@ -3,16 +3,24 @@
 The reference is mlx-lm's generation with kv_bits, kv_group_size=32 and quantized_kv_start=0,
 that is a QuantizedKVCache from the first position (passed as the prompt cache, since mlx-lm's
 own switch at quantized_kv_start happens only after the first forward pass). Both sides run in
-float32. Pensieve keeps the scales and biases in float16 where mlx-lm keeps them in the keys'
-dtype, which moves each dequantized value by far less than one quantization step: with MLX's own
-ops (PENSIEVE_CPU_KERNELS=0) greedy ids must match and logits stay within 2e-3; with the CPU
-kernels (int8 activations in the matmuls) logits within 3% and ids may part only at a near tie.
+float32. Pensieve stores the scales and biases in float16, which is what mlx-lm stores for the
+model's own float16 activations; in float32 mlx-lm keeps them in float32. So the tight reference
+is mlx-lm with its quantize rounding scales and biases to float16 (and nothing else changed):
+with MLX's own ops (PENSIEVE_CPU_KERNELS=0) greedy ids must match it and logits stay within 1e-4.
+Against mlx-lm exactly as it is, logits stay within 1%. With the CPU kernels the matmuls quantize
+activations to int8 (about 1.5% on these logits with a float cache); a key that moves by that
+much can cross a rounding boundary and move by a whole quantization step, which 4-bit steps (a
+fifteenth of the group's range) turn into up to ~8%: logits within 3% (8-bit) and 10% (4-bit).
+Greedy ids may part from the reference only where it had a near tie (a margin within those bounds). (The attention kernel alone
+is checked to float32 precision in tests/cpp/attention_test.cpp.)
 """
+import contextlib
 import json
 import os
 import subprocess
 
 import mlx.core as mx
+import mlx_lm.models.cache as mlx_lm_cache
 import numpy as np
 import pytest
 from mlx_lm.generate import generate_step
@@ -28,27 +36,49 @@ MAX_TOKENS = 48
 NEAR_TIE = 0.02  # of the largest |logit|
 
 
+@contextlib.contextmanager
+def float16_scales(enabled):
+    """mlx-lm's QuantizedKVCache with scales and biases rounded to float16 as they are stored."""
+    if not enabled:
+        yield
+        return
+    original = mlx_lm_cache.mx.quantize
+
+    def quantize(w, *args, **kwargs):
+        packed, scales, biases = original(w, *args, **kwargs)
+        return (packed, scales.astype(mx.float16).astype(scales.dtype),
+                biases.astype(mx.float16).astype(biases.dtype))
+
+    mlx_lm_cache.mx.quantize = quantize
+    try:
+        yield
+    finally:
+        mlx_lm_cache.mx.quantize = original
+
+
 def quantized_cache(model, bits):
     return [QuantizedKVCache(group_size=32, bits=bits) for _ in model.layers]
 
 
-def reference_ids(model_dir, prompt_ids, bits):
+def reference_ids(model_dir, prompt_ids, bits, f16):
     model, tokenizer = mlx_reference._model(model_dir)
     out = []
-    for token, _ in generate_step(mx.array(prompt_ids), model, max_tokens=MAX_TOKENS,
-                                  prompt_cache=quantized_cache(model, bits), kv_bits=bits,
-                                  kv_group_size=32, quantized_kv_start=0):
-        token = int(token)
-        if token in tokenizer.eos_token_ids:
-            break
-        out.append(token)
+    with float16_scales(f16):
+        for token, _ in generate_step(mx.array(prompt_ids), model, max_tokens=MAX_TOKENS,
+                                      prompt_cache=quantized_cache(model, bits), kv_bits=bits,
+                                      kv_group_size=32, quantized_kv_start=0):
+            token = int(token)
+            if token in tokenizer.eos_token_ids:
+                break
+            out.append(token)
     return out
 
 
-def reference_logits(model_dir, prompt_ids, bits):
+def reference_logits(model_dir, prompt_ids, bits, f16):
     model, _ = mlx_reference._model(model_dir)
-    logits = model(mx.array(prompt_ids)[None], cache=quantized_cache(model, bits))
-    return np.array(logits[0, -1].astype(mx.float32).tolist())
+    with float16_scales(f16):
+        logits = model(mx.array(prompt_ids)[None], cache=quantized_cache(model, bits))
+        return np.array(logits[0, -1].astype(mx.float32).tolist())
 
 
 def run_pensieve(binary, model_dir, prompt, tmp_path, bits, kernels):
@@ -64,13 +94,17 @@ def run_pensieve(binary, model_dir, prompt, tmp_path, bits, kernels):
     return json.loads(ids_file.read_text()), np.array(json.loads(logits_file.read_text()))
 
 
-def parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, bits):
+def relative(a, ref):
+    return np.max(np.abs(a - ref)) / np.max(np.abs(ref))
+
+
+def parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, bits, f16, tie=NEAR_TIE):
     n = min(len(ids), len(ref_ids))
     split = next((i for i in range(n) if ids[i] != ref_ids[i]), None)
     if split is None:
         return len(ids) == len(ref_ids)
-    step = reference_logits(model_dir, prompt_ids + ref_ids[:split], bits)
-    return step[ref_ids[split]] - step[ids[split]] < NEAR_TIE * np.max(np.abs(step))
+    step = reference_logits(model_dir, prompt_ids + ref_ids[:split], bits, f16)
+    return step[ref_ids[split]] - step[ids[split]] < tie * np.max(np.abs(step))
 
 
 @pytest.mark.parametrize("preset", ["tiny", "tiny-gqa"])
@@ -81,14 +115,14 @@ def test_mlx_ops_path_matches_mlx_lm_quantized_cache(preset, bits, test_model, p
     for prompt in PROMPTS:
         prompt_ids = tok.encode(prompt)
         ids, logits = run_pensieve(pensieve_bin, model_dir, prompt, tmp_path, bits, kernels=False)
-        ref = reference_logits(model_dir, prompt_ids, bits)
-        rel = np.max(np.abs(logits - ref)) / np.max(np.abs(ref))
-        assert rel < 2e-3, f"prompt {prompt!r}: relative logit difference {rel}"
-        ref_ids = reference_ids(model_dir, prompt_ids, bits)
-        if bits == 8:
-            assert ids == ref_ids, f"prompt {prompt!r}"
-        else:  # 4-bit steps are coarse enough that float16 scales can tip a near tie
-            assert parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, bits), f"prompt {prompt!r}"
+        rel = relative(logits, reference_logits(model_dir, prompt_ids, bits, f16=True))
+        assert rel < 1e-4, f"prompt {prompt!r}: relative logit difference {rel}"
+        assert ids == reference_ids(model_dir, prompt_ids, bits, f16=True), f"prompt {prompt!r}"
+        # mlx-lm as it is (float32 scales).
+        rel = relative(logits, reference_logits(model_dir, prompt_ids, bits, f16=False))
+        assert rel < 1e-2, f"prompt {prompt!r}: relative logit difference {rel} to mlx-lm"
+        ref_ids = reference_ids(model_dir, prompt_ids, bits, f16=False)
+        assert parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, bits, False), f"prompt {prompt!r}"
 
 
 @pytest.mark.parametrize("preset", ["tiny", "tiny-gqa"])
@@ -99,10 +133,13 @@ def test_cpu_kernel_path_tracks_mlx_lm_quantized_cache(preset, bits, test_model,
     for prompt in PROMPTS:
         prompt_ids = tok.encode(prompt)
         ids, logits = run_pensieve(pensieve_bin, model_dir, prompt, tmp_path, bits, kernels=True)
-        ref = reference_logits(model_dir, prompt_ids, bits)
-        assert np.max(np.abs(logits - ref)) / np.max(np.abs(ref)) < 0.03, f"prompt {prompt!r}"
-        ref_ids = reference_ids(model_dir, prompt_ids, bits)
-        assert parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, bits), f"prompt {prompt!r}"
+        ref = reference_logits(model_dir, prompt_ids, bits, f16=True)
+        tolerance = 0.03 if bits == 8 else 0.10
+        assert relative(logits, ref) < tolerance, f"prompt {prompt!r}"
+        ref_ids = reference_ids(model_dir, prompt_ids, bits, f16=True)
+        # A tie is near when the margin is within what the logits may differ by.
+        assert parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, bits, True, tie=tolerance), (
+            f"prompt {prompt!r}")
 
 
 def test_quantized_cache_is_not_the_float_one(test_model, pensieve_bin, tmp_path):
@@ -110,4 +147,4 @@ def test_quantized_cache_is_not_the_float_one(test_model, pensieve_bin, tmp_path
     model_dir = test_model("tiny", "4bit-g64", equal_rope_factors=True)
     _, float_logits = run_pensieve(pensieve_bin, model_dir, PROMPTS[0], tmp_path, 0, kernels=False)
     _, four_logits = run_pensieve(pensieve_bin, model_dir, PROMPTS[0], tmp_path, 4, kernels=False)
-    assert np.max(np.abs(float_logits - four_logits)) > 1e-4
+    assert relative(four_logits, float_logits) > 1e-3
