@@ -27,6 +27,8 @@ struct BenchOptions {
   int gen_tokens = 128;
   int prefill_chunk = 512;
   int repeats = 1;
+  int kv_bits = 0;
+  int depth = 0;  // synthetic context positions in the cache before the prompt
   bool json = false;
 };
 
@@ -108,6 +110,41 @@ void print_table(const std::vector<std::vector<std::string>>& rows, const std::v
   for (std::size_t r = 1; r < rows.size(); ++r) print_row(rows[r]);
 }
 
+// A cache holding `depth` positions of random keys and values in every layer, with room for
+// `room` more: a long context for measuring decode speed and memory without an N-token prefill.
+// One random chunk is encoded once and written over and over (the contents do not matter for
+// speed; the storage is real).
+model::KVCache synthetic_cache(const model::Phi3Model& model, int kv_bits, int depth, int room) {
+  namespace mx = mlx::core;
+  const auto& c = model.config();
+  auto cache = model.make_cache(kv_bits);
+  if (depth == 0) return cache;
+  mx::clear_cache();  // buffers freed at load must not count towards the peak beside the KV
+  const int chunk = std::min(depth, 1024);
+  auto random = [&](uint64_t seed) {
+    return mx::astype(mx::random::normal({1, c.num_key_value_heads, chunk, c.head_dim}, mx::float32, 0.0f, 1.0f,
+                                         mx::random::key(seed)),
+                      model.dtype());
+  };
+  const auto keys = cache.encode(random(1)), values = cache.encode(random(2));
+  mx::eval(keys);
+  mx::eval(values);
+  auto head = [](const std::vector<mx::array>& parts, int n) {
+    std::vector<mx::array> out;
+    for (const auto& a : parts) out.push_back(mx::slice(a, {0, 0, 0, 0}, {a.shape(0), a.shape(1), n, a.shape(3)}));
+    return out;
+  };
+  for (int done = 0; done < depth;) {
+    const int n = std::min(chunk, depth - done);
+    const auto k = n == chunk ? keys : head(keys, n), v = n == chunk ? values : head(values, n);
+    for (int layer = 0; layer < c.num_hidden_layers; ++layer) cache.append_encoded(layer, k, v);
+    if (done == 0) cache.reserve(depth + room);  // one allocation, not one per 256 positions
+    mx::eval(cache.state());
+    done += n;
+  }
+  return cache;
+}
+
 void bench(const BenchOptions& o) {
   namespace mx = mlx::core;
   auto dir = resolve_model_dir(o.model, {.quiet = o.json});
@@ -115,13 +152,13 @@ void bench(const BenchOptions& o) {
   auto tok = tokenizer::Tokenizer::from_directory(dir);
   auto model = model::Phi3Model::load(dir);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  engine::Generator generator(model, tok);
+  engine::Generator generator(model, tok, o.kv_bits);
 
   // A fixed pseudo-random prompt of ordinary vocabulary ids (no control tokens).
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> pick(100, std::min(31999, model.config().vocab_size - 1));
   engine::GenerationRequest req;
-  for (int i = 0; i < o.prompt_tokens; ++i) req.prompt.push_back(pick(rng));
+  for (int i = 0; i < o.depth + o.prompt_tokens; ++i) req.prompt.push_back(pick(rng));
   req.sampling.temperature = 0;
   req.max_tokens = o.gen_tokens;
   req.prefill_chunk = o.prefill_chunk;
@@ -129,7 +166,11 @@ void bench(const BenchOptions& o) {
 
   std::vector<Run> runs;
   for (int r = 0; r < o.repeats; ++r) {
-    auto result = generator.generate(req);
+    // Each run starts from its own cache; a deep one is built (untimed) before the run.
+    auto result = o.depth > 0 ? generator.generate(req, synthetic_cache(model, o.kv_bits, o.depth,
+                                                                        o.prompt_tokens + o.gen_tokens),
+                                                   o.depth)
+                              : generator.generate(req);
     Run run;
     // The first token is chosen from the prompt's last logits: its time is the prompt's time.
     run.ttft_s = result.prefill_seconds;
@@ -143,6 +184,9 @@ void bench(const BenchOptions& o) {
     return b;
   };
 
+  // What the cache of one run holds at its end, as the storage grows (steps of 256 positions).
+  const std::size_t positions = static_cast<std::size_t>(o.depth + o.prompt_tokens + o.gen_tokens);
+  const std::size_t kv_bytes = (positions + 255) / 256 * 256 * model.kv_bytes_per_token(o.kv_bits);
   if (o.json) {
     nlohmann::json out_runs = nlohmann::json::array();
     for (const auto& r : runs)
@@ -156,6 +200,10 @@ void bench(const BenchOptions& o) {
                           {"prompt_tokens", o.prompt_tokens},
                           {"generated_tokens", o.gen_tokens},
                           {"repeats", o.repeats},
+                          {"kv_bits", o.kv_bits},
+                          {"depth", o.depth},
+                          {"kv_bytes_per_token", model.kv_bytes_per_token(o.kv_bits)},
+                          {"kv_bytes", kv_bytes},
                           {"load_seconds", load_s},
                           {"weight_bytes", model.weight_bytes()},
                           {"prefill_tokens_per_s", best(&Run::prefill_tps, false)},
@@ -188,7 +236,9 @@ void bench(const BenchOptions& o) {
               {false, true, true, false, false, true, true});
   char load[32];
   std::snprintf(load, sizeof load, "%.2f s", load_s);
-  std::cout << "\nload " << load << ", peak memory "
+  std::cout << "\nload " << load << ", context " << positions << " positions, KV "
+            << (o.kv_bits ? std::to_string(o.kv_bits) + "-bit " : std::string()) << human(static_cast<double>(kv_bytes), kBytes, 5, 1024)
+            << ", peak memory "
             << human(static_cast<double>(mx::get_peak_memory()), kBytes, 5, 1024) << " (MLX), peak RSS "
             << human(static_cast<double>(peak_rss_bytes()), kBytes, 5, 1024) << ", " << o.repeats
             << (o.repeats == 1 ? " run" : " runs") << std::endl;
@@ -204,6 +254,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-n,--gen-tokens", o->gen_tokens, "Tokens to generate (test tgN)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--prefill-chunk", o->prefill_chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("-r,--repeats", o->repeats, "Repetitions (table: mean ± sd; JSON: best)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--kv-bits", o->kv_bits, "KV cache storage: 8 or 4 bits (quantized, groups of 32); default: unquantized")
+      ->check(CLI::IsMember({4, 8}));
+  cmd->add_option("--depth", o->depth, "Positions of synthetic keys/values in the cache before the prompt (long-context decode)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--json", o->json, "One JSON object on stdout instead of the table");
   cmd->footer(
       "Speeds are for one sequence: ppN runs an N-token prompt, tgN generates N tokens after it\n"
@@ -211,7 +265,8 @@ void add_bench_command(CLI::App& app) {
       "Examples:\n"
       "  pensieve bench -m ~/models/phi3\n"
       "  pensieve bench -m ~/models/phi3 -p 1024 -n 256 -r 3\n"
-      "  pensieve bench -m ~/models/phi3 --json > bench.json");
+      "  pensieve bench -m ~/models/phi3 --json > bench.json\n"
+      "  pensieve bench -m ~/models/phi3 --kv-bits 4 --depth 131071 -p 1 -n 4");
   cmd->callback([o] { bench(*o); });
 }
 
