@@ -105,6 +105,16 @@ def tokenizer_bench(args):
     return json.loads(out.read_text())
 
 
+def kv_quality_bench(args):
+    """Logit difference of 8-bit and 4-bit KV caches against the float one (bench/kv_quality.py)."""
+    out = Path(args.out) / "kv_quality.json"
+    proc = subprocess.run([PY, ROOT / "bench" / "kv_quality.py", "--binary", args.binary, "--out", out],
+                          capture_output=True, text=True, timeout=args.timeout)
+    if proc.returncode != 0 or not out.exists():
+        return {"error": proc.stderr[-2000:]}
+    return json.loads(out.read_text())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--binary", default=str(ROOT / "build" / "pensieve"))
@@ -120,6 +130,7 @@ def main():
     ap.add_argument("--llama-bench", help="path of a llama-bench binary built outside the repo")
     ap.add_argument("--gguf", help="GGUF (Q4_0) of the same shapes for llama-bench")
     ap.add_argument("--timeout", type=int, default=3600)
+    ap.add_argument("--kv-quality", action="store_true", help="also bench/kv_quality.py (4k-token prompts)")
     args = ap.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,6 +145,8 @@ def main():
         # Shorter runs at full size: mlx-lm's CPU quantized matmul needs seconds per token there.
         result["engine"]["phi3-mini-128k"] = engine_bench(args, "phi3-mini-128k", args.full_prompt_tokens,
                                                           args.full_gen_tokens)
+    if args.kv_quality:
+        result["kv_quality"] = kv_quality_bench(args)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     text = json.dumps(result, indent=2)
     (out_dir / f"bench-{stamp}.json").write_text(text)
