@@ -56,8 +56,9 @@ inline float exp_nonpositive(float x) {
 
 // Rows [j0, j0+n) of one head's keys or values, dequantized to floats. `transposed`: written as
 // out[d * kKeyBlock + j] (keys, for the score product), else out[j * head_dim + d] (values).
+// row_buffer: head_dim floats of scratch.
 void load_rows(const AttentionShape& s, const KvRows& rows, int kv_head, int j0, int n, float* out,
-               bool transposed) {
+               bool transposed, float* row_buffer) {
   const int hd = s.head_dim;
   const int64_t first = static_cast<int64_t>(kv_head) * rows.head_stride + j0;
   const auto put = [&](int j, int d, float v) {
@@ -76,6 +77,9 @@ void load_rows(const AttentionShape& s, const KvRows& rows, int kv_head, int j0,
   const int row_bytes = hd * s.bits / 8;
   const uint8_t* packed = static_cast<const uint8_t*>(rows.data) + first * row_bytes;
   for (int j = 0; j < n; ++j) {
+    // A row is dequantized into contiguous floats first (loops the compiler vectorises), then
+    // copied into its column when transposed.
+    float* dst = transposed ? row_buffer : out + static_cast<int64_t>(j) * hd;
     const uint8_t* row = packed + static_cast<int64_t>(j) * row_bytes;
     for (int g = 0; g < groups; ++g) {
       const int64_t gi = (first + j) * groups + g;
@@ -83,15 +87,18 @@ void load_rows(const AttentionShape& s, const KvRows& rows, int kv_head, int j0,
       const float bias = scale_at(rows.biases, gi, s.scales_f16);
       const int d0 = g * s.group_size;
       if (s.bits == 8) {
-        for (int d = d0; d < d0 + s.group_size; ++d) put(j, d, scale * static_cast<float>(row[d]) + bias);
+        for (int d = d0; d < d0 + s.group_size; ++d) dst[d] = scale * static_cast<float>(row[d]) + bias;
       } else {  // 4 bits: value d in the low nibble of byte d/2 when d is even, the high one if odd
-        for (int d = d0; d < d0 + s.group_size; d += 2) {
-          const uint8_t byte = row[d / 2];
-          put(j, d, scale * static_cast<float>(byte & 0x0f) + bias);
-          put(j, d + 1, scale * static_cast<float>(byte >> 4) + bias);
+        const uint8_t* bytes = row + d0 / 2;
+        float* pair = dst + d0;
+        for (int i = 0; i < s.group_size / 2; ++i) {
+          pair[2 * i] = scale * static_cast<float>(bytes[i] & 0x0f) + bias;
+          pair[2 * i + 1] = scale * static_cast<float>(bytes[i] >> 4) + bias;
         }
       }
     }
+    if (transposed)
+      for (int d = 0; d < hd; ++d) out[d * kKeyBlock + j] = row_buffer[d];
   }
 }
 
@@ -109,6 +116,7 @@ void attention_task(const AttentionShape& s, int b, int kv_head, int i0, int i1,
   float* row_sum = row_max + rows;
   float* keys = row_sum + rows;             // [hd, kKeyBlock], transposed
   float* values = keys + hd * kKeyBlock;    // [kKeyBlock, hd]
+  float* row_buffer = values + hd * kKeyBlock;  // [hd]
 
   for (int r = 0; r < rows; ++r) {
     const int i = i0 + r / group, h = kv_head * group + r % group;
@@ -125,7 +133,7 @@ void attention_task(const AttentionShape& s, int b, int kv_head, int i0, int i1,
   const int visible_end = seq.offset + i1 < seq.length ? seq.offset + i1 : seq.length;
   for (int j0 = 0; j0 < visible_end; j0 += kKeyBlock) {
     const int n = visible_end - j0 < kKeyBlock ? visible_end - j0 : kKeyBlock;
-    load_rows(s, seq.keys, kv_head, j0, n, keys, /*transposed=*/true);
+    load_rows(s, seq.keys, kv_head, j0, n, keys, /*transposed=*/true, row_buffer);
     for (int j = n; j < kKeyBlock; ++j)
       for (int d = 0; d < hd; ++d) keys[d * kKeyBlock + j] = 0.0f;
     const float* vrows = values;
@@ -133,7 +141,7 @@ void attention_task(const AttentionShape& s, int b, int kv_head, int i0, int i1,
       vrows = static_cast<const float*>(seq.values.data) +
               (static_cast<int64_t>(kv_head) * seq.values.head_stride + j0) * hd;
     else
-      load_rows(s, seq.values, kv_head, j0, n, values, /*transposed=*/false);
+      load_rows(s, seq.values, kv_head, j0, n, values, /*transposed=*/false, row_buffer);
 
     for (int r = 0; r < rows; ++r) {
       // Keys j < limit of this block are visible to row r (causal with offset).

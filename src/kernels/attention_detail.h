@@ -37,7 +37,7 @@ struct AttentionShape {
 
 // Floats of scratch a task over `rows` query rows needs.
 constexpr int64_t attention_scratch_floats(int64_t rows, int64_t head_dim) {
-  return rows * (2 * head_dim + kKeyBlock + 2) + 2 * head_dim * kKeyBlock + kKeyBlock;
+  return rows * (2 * head_dim + kKeyBlock + 2) + 2 * head_dim * kKeyBlock + head_dim;
 }
 
 // One task: queries [i0, i1) of every head that shares KV head `kv_head` of sequence `b`.
