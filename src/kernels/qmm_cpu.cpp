@@ -25,9 +25,13 @@ bool cpu_has_f16c() {
 }
 #endif
 
+// Both are asked once: in a VM every cpuid instruction traps to the hypervisor, and these are
+// consulted on every matmul call.
 bool cpu_has_avx2() {
 #if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+  static const bool has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+  return has;
 #else
   return false;
 #endif
@@ -35,9 +39,11 @@ bool cpu_has_avx2() {
 
 bool cpu_has_avx512vnni() {
 #if defined(__x86_64__) || defined(__i386__)
-  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512vnni");
+  static const bool has = cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
 #else
   return false;
 #endif

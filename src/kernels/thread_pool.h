@@ -1,7 +1,12 @@
 #pragma once
 // A small persistent pool for the CPU kernels. A matmul call splits into independent tasks that
 // the calling thread and the workers take from a shared counter, so a worker slowed by another
-// process on the machine simply takes fewer tasks. Workers sleep between calls.
+// process on the machine simply takes fewer tasks.
+//
+// A decode step makes a few hundred short calls with small gaps between them (the other ops of
+// the step). Waking a sleeping thread costs a futex call on each side and tens of microseconds
+// of scheduling latency in a VM, so workers spin for a short while after each call before they
+// sleep, and the caller spins while the last tasks finish.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -30,18 +35,20 @@ class ThreadPool {
 
  private:
   void worker_loop();
+  // Spins until a call newer than `seen` is published or the spin budget runs out.
+  bool spin_for_call(uint64_t seen) const;
   void take_tasks(const std::function<void(int64_t)>& task, int64_t count);
 
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one run() at a time
-  std::mutex mutex_;
+  std::mutex mutex_;       // guards task_, count_, sleeping_, stop_ and joining a call
   std::condition_variable wake_;
-  std::condition_variable done_;
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t count_ = 0;
   std::atomic<int64_t> next_{0};
-  uint64_t generation_ = 0;
-  int busy_ = 0;
+  std::atomic<uint64_t> generation_{0};  // written under mutex_, read by spinning workers
+  std::atomic<int> busy_{0};             // workers inside the current call
+  int sleeping_ = 0;
   bool stop_ = false;
 };
 
