@@ -192,7 +192,8 @@ STARTUP_TARGET_S = 2.0
 
 def ttft_overhead(server: "ServeProcess", args) -> dict:
     """Batch 1, small prompts of their own, one token each (so the first chunk follows the first
-    token whatever its text): client TTFT against the engine's for the same request."""
+    token whatever its text): client TTFT against the engine's for the same request, on
+    /v1/chat/completions (overhead_ms) and /v1/messages (anthropic_overhead_ms)."""
     client, engine, http_part, overhead, receipt = [], [], [], [], []
     for i in range(args.overhead_repeats):
         r = chat_stream_once(server.port, {"model": "bench", "max_tokens": 1, "temperature": 0,
@@ -203,8 +204,18 @@ def ttft_overhead(server: "ServeProcess", args) -> dict:
         overhead.append(r["ttft_ms"] - engine_ttft_ms(t))
         http_part.append(t["prepare_ms"])
         receipt.append(r["ttft_ms"] - t["first_token_ms"])
+    # The Anthropic route has no timings in its body: the engine's TTFT of each request (one at
+    # a time) is the growth of the /metrics histogram's sum.
+    anthropic = []
+    for i in range(args.overhead_repeats):
+        before = server.metrics()["pensieve_time_to_first_token_seconds_sum"]
+        r = stream_once(server.port, {"model": "bench", "max_tokens": 1, "temperature": 0,
+                                      "messages": [{"role": "user", "content": f"[ttft a{i}] Hello there."}]})
+        engine_ms = 1000 * (server.metrics()["pensieve_time_to_first_token_seconds_sum"] - before)
+        anthropic.append(1000 * (r["first"] - r["sent"]) - engine_ms)
     return {
         "requests": args.overhead_repeats,
+        "anthropic_overhead_ms": percentiles(anthropic),
         "client_ttft_ms": percentiles(client),
         "engine_ttft_ms": percentiles(engine),
         # client TTFT minus engine TTFT: everything outside the engine
@@ -214,7 +225,7 @@ def ttft_overhead(server: "ServeProcess", args) -> dict:
         # and what lies outside the server's clock (connect, send, first chunk back to the client)
         "outside_server_clock_ms": percentiles(receipt),
         "target_ms": TTFT_OVERHEAD_TARGET_MS,
-        "meets_target": statistics.median(overhead) < TTFT_OVERHEAD_TARGET_MS,
+        "meets_target": max(statistics.median(overhead), statistics.median(anthropic)) < TTFT_OVERHEAD_TARGET_MS,
     }
 
 
