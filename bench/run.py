@@ -76,8 +76,10 @@ def llama_bench(args):
 def server_bench(args):
     model = model_dir("mid", "4bit-g64")
     out = Path(args.out) / "server.json"
+    # With --full, the start-up figure of the full-size model too.
+    full = ["--full-model", model_dir("phi3-mini-128k", "4bit-g64")] if args.full else []
     proc = subprocess.run([PY, ROOT / "bench" / "server_bench.py", "--model", model, "--binary", args.binary,
-                           "--out", out, "--repeats", "1"], capture_output=True, text=True, timeout=args.timeout)
+                           "--out", out, "--repeats", "1", *full], capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0 or not out.exists():
         return {"error": proc.stderr[-2000:]}
     return json.loads(out.read_text())

@@ -63,12 +63,33 @@ struct Usage {
   int completion_tokens = 0;
 };
 
+// Where a response's time went, by the server's steady clock, in llama-server's names (counts
+// in tokens, durations in milliseconds). prompt_ms runs from the request getting an engine slot
+// to its first token (the prompt's forward passes and the first choice), predicted_ms from the
+// first token to the last (predicted_n - 1 decode steps). The rest start at the receipt of the
+// HTTP request (its headers): prepare_ms until the engine had it (body, template, tokenizer),
+// queue_ms until the slot, first_token_ms until the first token.
+struct Timings {
+  int prompt_n = 0;  // prompt tokens run through the model
+  int cache_n = 0;   // prompt tokens taken from the prefix cache instead
+  double prompt_ms = 0;
+  int predicted_n = 0;
+  double predicted_ms = 0;
+  double prepare_ms = 0;
+  double queue_ms = 0;
+  double first_token_ms = 0;
+};
+// The fields above plus prompt_per_token_ms, prompt_per_second, predicted_per_token_ms and
+// predicted_per_second (per decode step, so a one-token answer has 0).
+nlohmann::json timings_json(const Timings& timings);
+
 struct ChatResult {
   std::string id;  // new_chat_id()
   std::string model;
   int64_t created = 0;  // unix seconds
   std::vector<ChatChoice> choices;
   Usage usage;
+  std::optional<Timings> timings;  // a top-level "timings" object when set
 };
 
 std::string new_chat_id();        // "chatcmpl-" + 24 alphanumerics
@@ -95,6 +116,7 @@ struct CompletionResult {
   int64_t created = 0;
   std::vector<CompletionChoice> choices;
   Usage usage;
+  std::optional<Timings> timings;  // a top-level "timings" object when set
 };
 // text_completion: choices [{text, index, logprobs: null | {tokens, token_logprobs,
 // top_logprobs: [{token: logprob}], text_offset}, finish_reason}], usage.
@@ -129,9 +151,11 @@ class ChatStreamWriter {
   std::string tool_arguments(int choice, std::string_view fragment);
   // A piece from ToolCallParser, as the matching call above (ToolCallEnd writes nothing).
   std::string write(int choice, const ToolStreamPiece& piece);
-  std::string finish(int choice, StopKind stop);
-  // The usage chunk (when include_usage) and "data: [DONE]".
-  std::string done(const Usage& usage);
+  // The choice's last chunk (finish_reason), with a "timings" object for that choice when given.
+  std::string finish(int choice, StopKind stop, const Timings* timings = nullptr);
+  // The usage chunk (when include_usage; with the whole response's "timings" when given) and
+  // "data: [DONE]".
+  std::string done(const Usage& usage, const Timings* timings = nullptr);
   // An error object in the stream ({"error": {…}}), then "data: [DONE]".
   std::string error(const ApiError& error);
 
@@ -142,7 +166,7 @@ class ChatStreamWriter {
     int tool_calls = 0;
   };
   std::string chunk(int choice, nlohmann::json delta, nlohmann::json finish_reason,
-                    nlohmann::json logprobs);
+                    nlohmann::json logprobs, const Timings* timings = nullptr);
   std::string role_chunk_if_needed(int choice);
   ChoiceState& state(int choice);
   std::string id_, model_;
@@ -160,13 +184,13 @@ class CompletionStreamWriter {
   std::string text(int choice, std::string_view delta,
                    const std::vector<TokenLogprob>* logprobs = nullptr,
                    const std::vector<int>* text_offsets = nullptr);
-  std::string finish(int choice, StopKind stop);
-  std::string done(const Usage& usage);
+  std::string finish(int choice, StopKind stop, const Timings* timings = nullptr);
+  std::string done(const Usage& usage, const Timings* timings = nullptr);
   std::string error(const ApiError& error);
 
  private:
   std::string chunk(int choice, std::string text, nlohmann::json finish_reason,
-                    nlohmann::json logprobs);
+                    nlohmann::json logprobs, const Timings* timings = nullptr);
   std::string id_, model_;
   int64_t created_;
   bool include_usage_;

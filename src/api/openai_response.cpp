@@ -1,4 +1,5 @@
 // Results → OpenAI response JSON (chat.completion, text_completion, model list, errors).
+#include <algorithm>
 #include <cmath>
 
 #include "api/ids.h"
@@ -63,6 +64,25 @@ json usage_json(const Usage& usage) {
           {"prompt_tokens_details", {{"cached_tokens", usage.cached_tokens}}}};
 }
 
+json timings_json(const Timings& t) {
+  // Per decode step: predicted_n tokens took predicted_n - 1 steps after the first.
+  const int steps = std::max(t.predicted_n - 1, 0);
+  auto per = [](double ms, int n) { return n > 0 ? ms / n : 0.0; };
+  auto rate = [](double ms, int n) { return ms > 0 ? 1000.0 * n / ms : 0.0; };
+  return {{"prompt_n", t.prompt_n},
+          {"cache_n", t.cache_n},
+          {"prompt_ms", t.prompt_ms},
+          {"prompt_per_token_ms", per(t.prompt_ms, t.prompt_n)},
+          {"prompt_per_second", rate(t.prompt_ms, t.prompt_n)},
+          {"predicted_n", t.predicted_n},
+          {"predicted_ms", t.predicted_ms},
+          {"predicted_per_token_ms", per(t.predicted_ms, steps)},
+          {"predicted_per_second", rate(t.predicted_ms, steps)},
+          {"prepare_ms", t.prepare_ms},
+          {"queue_ms", t.queue_ms},
+          {"first_token_ms", t.first_token_ms}};
+}
+
 json chat_logprobs(const std::vector<TokenLogprob>& tokens) {
   json content = json::array();
   for (const auto& token : tokens) {
@@ -88,12 +108,14 @@ json chat_response(const ChatResult& result) {
                        {"logprobs", choice.logprobs ? chat_logprobs(*choice.logprobs) : json()},
                        {"finish_reason", finish_reason(choice.stop)}});
   }
-  return {{"id", result.id},
-          {"object", "chat.completion"},
-          {"created", result.created},
-          {"model", result.model},
-          {"choices", std::move(choices)},
-          {"usage", usage_json(result.usage)}};
+  json out = {{"id", result.id},
+              {"object", "chat.completion"},
+              {"created", result.created},
+              {"model", result.model},
+              {"choices", std::move(choices)},
+              {"usage", usage_json(result.usage)}};
+  if (result.timings) out["timings"] = timings_json(*result.timings);
+  return out;
 }
 
 json completion_logprobs(const std::vector<TokenLogprob>& tokens,
@@ -123,12 +145,14 @@ json completion_response(const CompletionResult& result) {
           choice.logprobs ? completion_logprobs(*choice.logprobs, choice.text_offsets) : json()},
          {"finish_reason", finish_reason(choice.stop)}});
   }
-  return {{"id", result.id},
-          {"object", "text_completion"},
-          {"created", result.created},
-          {"model", result.model},
-          {"choices", std::move(choices)},
-          {"usage", usage_json(result.usage)}};
+  json out = {{"id", result.id},
+              {"object", "text_completion"},
+              {"created", result.created},
+              {"model", result.model},
+              {"choices", std::move(choices)},
+              {"usage", usage_json(result.usage)}};
+  if (result.timings) out["timings"] = timings_json(*result.timings);
+  return out;
 }
 
 json models_response(const std::vector<std::string>& model_ids, int64_t created) {

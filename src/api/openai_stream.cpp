@@ -21,7 +21,8 @@ ChatStreamWriter::ChoiceState& ChatStreamWriter::state(int choice) {
   return choices_[static_cast<std::size_t>(choice)];
 }
 
-std::string ChatStreamWriter::chunk(int choice, json delta, json finish, json logprobs) {
+std::string ChatStreamWriter::chunk(int choice, json delta, json finish, json logprobs,
+                                    const Timings* timings) {
   json body = {{"id", id_},
                {"object", "chat.completion.chunk"},
                {"created", created_},
@@ -32,6 +33,7 @@ std::string ChatStreamWriter::chunk(int choice, json delta, json finish, json lo
                               {"logprobs", std::move(logprobs)},
                               {"finish_reason", std::move(finish)}}})}};
   if (include_usage_) body["usage"] = nullptr;
+  if (timings) body["timings"] = timings_json(*timings);
   return sse_data(body);
 }
 
@@ -81,24 +83,26 @@ std::string ChatStreamWriter::write(int choice, const ToolStreamPiece& piece) {
   return "";
 }
 
-std::string ChatStreamWriter::finish(int choice, StopKind stop) {
+std::string ChatStreamWriter::finish(int choice, StopKind stop, const Timings* timings) {
   if (done_ || state(choice).finished) return "";
   std::string out = role_chunk_if_needed(choice);
   state(choice).finished = true;
-  return out + chunk(choice, json::object(), finish_reason(stop), nullptr);
+  return out + chunk(choice, json::object(), finish_reason(stop), nullptr, timings);
 }
 
-std::string ChatStreamWriter::done(const Usage& usage) {
+std::string ChatStreamWriter::done(const Usage& usage, const Timings* timings) {
   if (done_) return "";
   done_ = true;
   std::string out;
   if (include_usage_) {
-    out += sse_data({{"id", id_},
-                     {"object", "chat.completion.chunk"},
-                     {"created", created_},
-                     {"model", model_},
-                     {"choices", json::array()},
-                     {"usage", usage_json(usage)}});
+    json body = {{"id", id_},
+                 {"object", "chat.completion.chunk"},
+                 {"created", created_},
+                 {"model", model_},
+                 {"choices", json::array()},
+                 {"usage", usage_json(usage)}};
+    if (timings) body["timings"] = timings_json(*timings);
+    out += sse_data(body);
   }
   return out + sse_done();
 }
@@ -115,7 +119,7 @@ CompletionStreamWriter::CompletionStreamWriter(std::string id, std::string model
       include_usage_(include_usage) {}
 
 std::string CompletionStreamWriter::chunk(int choice, std::string text, json finish,
-                                          json logprobs) {
+                                          json logprobs, const Timings* timings) {
   json body = {{"id", id_},
                {"object", "text_completion"},
                {"created", created_},
@@ -125,6 +129,7 @@ std::string CompletionStreamWriter::chunk(int choice, std::string text, json fin
                                          {"logprobs", std::move(logprobs)},
                                          {"finish_reason", std::move(finish)}}})}};
   if (include_usage_) body["usage"] = nullptr;
+  if (timings) body["timings"] = timings_json(*timings);
   return sse_data(body);
 }
 
@@ -137,22 +142,24 @@ std::string CompletionStreamWriter::text(int choice, std::string_view delta,
   return chunk(choice, std::string(delta), nullptr, std::move(lp));
 }
 
-std::string CompletionStreamWriter::finish(int choice, StopKind stop) {
+std::string CompletionStreamWriter::finish(int choice, StopKind stop, const Timings* timings) {
   if (done_) return "";
-  return chunk(choice, "", finish_reason(stop), nullptr);
+  return chunk(choice, "", finish_reason(stop), nullptr, timings);
 }
 
-std::string CompletionStreamWriter::done(const Usage& usage) {
+std::string CompletionStreamWriter::done(const Usage& usage, const Timings* timings) {
   if (done_) return "";
   done_ = true;
   std::string out;
   if (include_usage_) {
-    out += sse_data({{"id", id_},
-                     {"object", "text_completion"},
-                     {"created", created_},
-                     {"model", model_},
-                     {"choices", json::array()},
-                     {"usage", usage_json(usage)}});
+    json body = {{"id", id_},
+                 {"object", "text_completion"},
+                 {"created", created_},
+                 {"model", model_},
+                 {"choices", json::array()},
+                 {"usage", usage_json(usage)}};
+    if (timings) body["timings"] = timings_json(*timings);
+    out += sse_data(body);
   }
   return out + sse_done();
 }

@@ -20,6 +20,7 @@ struct Engine::Job {
   GenerationRequest request;
   std::unique_ptr<Sequence> seq;
   Clock::time_point submitted = Clock::now();
+  Clock::time_point admitted;
   std::optional<Clock::time_point> first_token, last_token;
   std::size_t kv_estimate = 0;
   std::optional<std::string> failure;  // set by fail(): ends with an error event
@@ -182,6 +183,7 @@ void Engine::admit() {
       prefix_tokens_ += static_cast<std::uint64_t>(cached);
     }
     job.seq = std::make_unique<Sequence>(job.request, tokenizer_, eos_ids_, std::move(cache), cached);
+    job.admitted = Clock::now();
     prompt_tokens_ += job.request.prompt.size();
     kv_in_use_ += job.kv_estimate;
     active_.push_back(std::move(*it));
@@ -272,6 +274,7 @@ void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>&
     }
     job.last_token = now;
     Event e;
+    e.produced = now;
     try {
       e.text = job.seq->accept(chosen[b].id);
     } catch (const std::exception& ex) {  // the grammar refused the token: this sequence only
@@ -307,6 +310,7 @@ void Engine::retire_finished() {
     if (auto tail = seq.flush(); !tail.empty()) {
       Event t;
       t.text = std::move(tail);
+      t.produced = Clock::now();
       job.handle->events.push(std::move(t));
     }
     Event done;
@@ -317,6 +321,7 @@ void Engine::retire_finished() {
                        static_cast<int>(seq.generated().size())};
     if (job.first_token)
       done.time_to_first_token_s = std::chrono::duration<double>(*job.first_token - job.submitted).count();
+    done.timings = Timings{job.submitted, job.admitted, job.first_token, job.last_token};
     generated_tokens_ += seq.generated().size();
     finished_++;
     if (seq.finish_reason() != FinishReason::cancelled) {

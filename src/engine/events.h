@@ -19,6 +19,16 @@ struct Usage {
   int completion_tokens = 0;
 };
 
+// When the engine reached each stage of one request (steady_clock: a server turns them into
+// durations against its own receipt time; they are not wall-clock times).
+struct Timings {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point submitted;                   // Engine::submit
+  Clock::time_point admitted;                    // given a slot (its prefill may start)
+  std::optional<Clock::time_point> first_token;  // the prompt's last chunk ran and a token was chosen
+  std::optional<Clock::time_point> last_token;
+};
+
 struct TokenInfo {
   int32_t id;
   float logprob = 0;                              // when logprobs were asked for
@@ -35,6 +45,9 @@ struct Event {
   Usage usage;                                     // done
   std::string error;                               // error
   double time_to_first_token_s = 0;                // done
+  Timings timings;                                 // done
+  // text: when it became final, so a reader can tell how long its delivery took
+  std::chrono::steady_clock::time_point produced{};
 };
 
 // A single-consumer queue of events for one request. The engine pushes; the request thread

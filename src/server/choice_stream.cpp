@@ -72,6 +72,7 @@ ChoiceUpdate ChoiceStream::poll(std::chrono::milliseconds timeout) {
   while (event) {
     switch (event->kind) {
       case engine::Event::Kind::text:
+        if (!update.produced && !event->text.empty()) update.produced = event->produced;
         if (!event->text.empty()) {
           if (parser_) {
             auto pieces = parser_->push(event->text);
@@ -87,6 +88,7 @@ ChoiceUpdate ChoiceStream::poll(std::chrono::milliseconds timeout) {
         finish_ = event->finish;
         stop_sequence_ = event->stop_string;
         usage_ = event->usage;
+        timings_ = event->timings;
         request_log::note_generation(usage_, event->time_to_first_token_s);
         if (parser_) {
           auto pieces = parser_->finish();

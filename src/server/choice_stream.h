@@ -18,6 +18,8 @@ namespace pensieve::server {
 struct ChoiceUpdate {
   std::vector<api::ToolStreamPiece> pieces;
   std::vector<engine::TokenInfo> tokens;  // the ids behind this update, with logprobs if asked
+  // When the engine made the oldest text of this update final: its delivery starts there.
+  std::optional<std::chrono::steady_clock::time_point> produced;
   bool done = false;
 };
 
@@ -39,6 +41,7 @@ class ChoiceStream {
   api::StopKind stop() const;
   const std::optional<std::string>& stop_sequence() const { return stop_sequence_; }
   const engine::Usage& usage() const { return usage_; }
+  const engine::Timings& timings() const { return timings_; }  // once done
   const std::string& text() const { return text_; }
   const std::vector<api::ToolCall>& tool_calls() const { return tool_calls_; }
 
@@ -51,6 +54,7 @@ class ChoiceStream {
   engine::FinishReason finish_ = engine::FinishReason::max_tokens;
   std::optional<std::string> stop_sequence_;
   engine::Usage usage_;
+  engine::Timings timings_;
   std::string text_;
   std::vector<api::ToolCall> tool_calls_;  // complete calls only
   bool truncated_call_ = false;

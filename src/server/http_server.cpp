@@ -42,6 +42,11 @@ HttpServer::HttpServer(ServerOptions options, ModelHost& host)
   http_->set_read_timeout(60, 0);
   http_->set_write_timeout(60, 0);
   http_->set_keep_alive_max_count(1000);
+  // A stream is many small writes, each a token's text that should leave now: without this, a
+  // write waits in the kernel while an earlier one is unacknowledged (Nagle), and the client's
+  // delayed ACK (up to 40 ms) would become the stream's pace. Each SSE write is already one
+  // chunk in one send, so this makes no extra small packets.
+  http_->set_tcp_nodelay(true);
 
   // Authentication before routing; /health and the web page stay open.
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {

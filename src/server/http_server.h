@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/chat.h"
+#include "api/openai.h"
 #include "common/metrics.h"
 #include "server/model_host.h"
 #include "server/options.h"
@@ -44,7 +45,15 @@ class HttpServer {
   ServerOptions options_;
   ModelHost& host_;
   std::unique_ptr<httplib::Server> http_;
+  // A generation's response is done: its timings into the histograms below.
+  void observe_timings(const api::openai::Timings& timings);
+
   metrics::LabeledCounter requests_;  // route, status
+  // From the engine making text final to its bytes being handed to the socket (streams only).
+  metrics::Histogram stream_delivery_{{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1}};
+  // From the receipt of a request to its first token, and the part before the engine had it.
+  metrics::Histogram request_first_token_{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
+  metrics::Histogram request_prepare_{{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}};
 };
 
 // Which error shape a path answers in.

@@ -33,6 +33,8 @@ void begin() {
   t_record.started = Clock::now();
 }
 
+Clock::time_point received() { return t_record.started.value_or(Clock::now()); }
+
 void note_generation(const engine::Usage& usage, double time_to_first_token_s) {
   Record& r = t_record;
   r.generated = true;

@@ -38,7 +38,19 @@ std::string HttpServer::metrics_text() const {
   out += metrics::render_gauge("pensieve_memory_peak_bytes", "MLX peak memory", static_cast<double>(mlx::core::get_peak_memory()));
   out += engine.time_to_first_token.render("pensieve_time_to_first_token_seconds", "Time from submission to the first token");
   out += engine.inter_token_latency.render("pensieve_inter_token_latency_seconds", "Time between consecutive tokens of a sequence");
+  out += request_first_token_.render("pensieve_request_first_token_seconds",
+                                     "Time from the receipt of a generation request to its first token");
+  out += request_prepare_.render("pensieve_request_prepare_seconds",
+                                 "Time from the receipt of a generation request to its submission to the engine");
+  out += stream_delivery_.render("pensieve_stream_delivery_seconds",
+                                 "Time from the engine making streamed text final to its bytes going to the socket");
   return out;
+}
+
+void HttpServer::observe_timings(const api::openai::Timings& timings) {
+  if (timings.prompt_n + timings.cache_n == 0) return;  // the generation failed: nothing ran
+  request_prepare_.observe(timings.prepare_ms / 1000);
+  if (timings.predicted_n > 0) request_first_token_.observe(timings.first_token_ms / 1000);
 }
 
 void HttpServer::add_admin_routes() {

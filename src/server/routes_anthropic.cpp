@@ -8,6 +8,8 @@
 #include "server/json_body.h"
 #include "server/output_constraint.h"
 #include "server/prompt.h"
+#include "server/request_log.h"
+#include "server/response_timings.h"
 
 namespace pensieve::server {
 namespace anthropic = api::anthropic;
@@ -31,6 +33,7 @@ void log_request_shape(const api::ChatRequest& request, std::size_t prompt_token
 
 void HttpServer::add_anthropic_routes() {
   http_->Post("/v1/messages", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto received = request_log::received();
     auto request = anthropic::parse_messages_request(parse_json_body(req.body, options_.max_json_depth));
     check_message_count(request);
     require_ready();
@@ -46,13 +49,17 @@ void HttpServer::add_anthropic_routes() {
       anthropic::MessageResult result{id, request.model, stream->text(), stream->tool_calls(), stream->stop(),
                                       stream->stop_sequence(), stream->usage().prompt_tokens,
                                       stream->usage().cached_prompt_tokens, stream->usage().completion_tokens};
+      const auto timings = response_timings(received, {stream.get()});
+      observe_timings(timings);
+      res.set_header("Server-Timing", server_timing_header(timings));
       res.set_content(anthropic::message_response(result).dump(), "application/json");
       return;
     }
     const int prompt_tokens = static_cast<int>(prompt.size());
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
-        "text/event-stream", [stream, id, model = request.model, prompt_tokens](std::size_t, httplib::DataSink& sink) {
+        "text/event-stream",
+        [this, stream, id, model = request.model, prompt_tokens, received](std::size_t, httplib::DataSink& sink) {
           anthropic::AnthropicStreamWriter writer;
           auto send = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
           if (!send(writer.start(id, model, prompt_tokens, 0))) return false;
@@ -73,8 +80,12 @@ void HttpServer::add_anthropic_routes() {
                   stream->cancel();
                   return false;
                 }
+                if (update.produced)
+                  stream_delivery_.observe(
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - *update.produced).count());
               }
             }
+            observe_timings(response_timings(received, {stream.get()}));
           } catch (const api::ApiError& e) {
             send(writer.error(e));
           }

@@ -9,6 +9,8 @@
 #include "server/json_body.h"
 #include "server/output_constraint.h"
 #include "server/prompt.h"
+#include "server/request_log.h"
+#include "server/response_timings.h"
 
 namespace pensieve::server {
 namespace openai = api::openai;
@@ -53,6 +55,13 @@ std::vector<std::unique_ptr<ChoiceStream>> start_choices(engine::Engine& engine,
 }
 
 using Choices = std::vector<std::unique_ptr<ChoiceStream>>;
+using Clock = std::chrono::steady_clock;
+
+std::vector<const ChoiceStream*> views(const Choices& choices) {
+  std::vector<const ChoiceStream*> out;
+  for (const auto& c : choices) out.push_back(c.get());
+  return out;
+}
 
 bool all_done(const Choices& choices) {
   for (const auto& c : choices)
@@ -71,30 +80,45 @@ std::vector<std::vector<engine::TokenInfo>> finish_all(Choices& choices) {
   return tokens;
 }
 
+// Where a streamed response's figures go: timings from the receipt of the request, and how
+// long text took from the engine to the socket.
+struct StreamClock {
+  Clock::time_point received;
+  metrics::Histogram& delivery;
+};
+
 // The SSE loop of a streamed response: polls the choices in turn, sends what
 // `write_update(index, choice, update)` makes of each update, then the writer's closing bytes
-// (or its error event). A failed write means the client is gone: every choice is cancelled.
+// (or its error event), each choice's last chunk and the usage chunk with their timings. A
+// failed write means the client is gone: every choice is cancelled.
 template <typename Writer, typename WriteUpdate>
 bool pump(Choices& choices, Writer& writer, httplib::DataSink& sink, const std::string& preamble,
-          WriteUpdate write_update) {
+          const StreamClock& clock, WriteUpdate write_update) {
   auto send = [&](const std::string& bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); };
   try {
     if (!send(preamble)) return false;
     while (!all_done(choices)) {
       std::string out;
+      std::optional<Clock::time_point> produced;
       for (std::size_t i = 0; i < choices.size(); ++i) {
         auto& c = *choices[i];
         if (c.done()) continue;
         auto update = c.poll(choices.size() == 1 ? 200ms : 20ms);
+        if (update.produced && (!produced || *update.produced < *produced)) produced = update.produced;
         out += write_update(static_cast<int>(i), c, update);
-        if (update.done) out += writer.finish(static_cast<int>(i), c.stop());
+        if (update.done) {
+          const auto timings = response_timings(clock.received, {&c});
+          out += writer.finish(static_cast<int>(i), c.stop(), &timings);
+        }
       }
       if (!send(out)) {
         for (auto& c : choices) c->cancel();
         return false;
       }
+      if (produced) clock.delivery.observe(std::chrono::duration<double>(Clock::now() - *produced).count());
     }
-    send(writer.done(usage_of(choices)));
+    const auto timings = response_timings(clock.received, views(choices));
+    send(writer.done(usage_of(choices), &timings));
   } catch (const api::ApiError& e) {
     send(writer.error(e));
   }
@@ -111,6 +135,7 @@ void HttpServer::add_openai_routes() {
   });
 
   http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto received = request_log::received();
     auto request = openai::parse_chat_request(parse_json_body(req.body, options_.max_json_depth));
     check_message_count(request);
     require_ready();
@@ -124,7 +149,10 @@ void HttpServer::add_openai_routes() {
     const auto& tok = host_.tokenizer();
     if (!request.stream) {
       const auto tokens = finish_all(*choices);
-      openai::ChatResult result{id, request.model, created, {}, usage_of(*choices)};
+      openai::ChatResult result{id, request.model, created, {}, usage_of(*choices),
+                                response_timings(received, views(*choices))};
+      observe_timings(*result.timings);
+      res.set_header("Server-Timing", server_timing_header(*result.timings));
       for (std::size_t i = 0; i < choices->size(); ++i) {
         const auto& c = *(*choices)[i];
         openai::ChatChoice choice{c.text(), c.tool_calls(), c.stop(), std::nullopt};
@@ -136,8 +164,9 @@ void HttpServer::add_openai_routes() {
     }
     auto writer = std::make_shared<openai::ChatStreamWriter>(id, request.model, created, request.n, request.include_usage);
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [choices, writer, want_logprobs, &tok](std::size_t, httplib::DataSink& sink) {
-      return pump(*choices, *writer, sink, "", [&](int index, ChoiceStream&, const ChoiceUpdate& update) {
+    res.set_chunked_content_provider("text/event-stream", [this, choices, writer, want_logprobs, &tok, received](std::size_t, httplib::DataSink& sink) {
+      const StreamClock clock{received, stream_delivery_};
+      const bool ok = pump(*choices, *writer, sink, "", clock, [&](int index, ChoiceStream&, const ChoiceUpdate& update) {
         std::string out;
         std::vector<openai::TokenLogprob> lps;
         if (want_logprobs) lps = to_logprobs(update.tokens, tok);
@@ -152,10 +181,13 @@ void HttpServer::add_openai_routes() {
         }
         return out;
       });
+      if (all_done(*choices)) observe_timings(response_timings(received, views(*choices)));
+      return ok;
     });
   });
 
   http_->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto received = request_log::received();
     auto request = openai::parse_completion_request(parse_json_body(req.body, options_.max_json_depth));
     require_ready();
     auto prompt = prompt_ids(request, host_.tokenizer(), host_.chat_template());
@@ -168,7 +200,10 @@ void HttpServer::add_openai_routes() {
     const std::string echo = request.echo && request.raw_prompt ? *request.raw_prompt : std::string();
     if (!request.stream) {
       const auto tokens = finish_all(*choices);
-      openai::CompletionResult result{id, request.model, created, {}, usage_of(*choices)};
+      openai::CompletionResult result{id, request.model, created, {}, usage_of(*choices),
+                                      response_timings(received, views(*choices))};
+      observe_timings(*result.timings);
+      res.set_header("Server-Timing", server_timing_header(*result.timings));
       for (std::size_t i = 0; i < choices->size(); ++i) {
         const auto& c = *(*choices)[i];
         openai::CompletionChoice choice{echo + c.text(), c.stop(), std::nullopt, {}};
@@ -187,16 +222,19 @@ void HttpServer::add_openai_routes() {
     }
     auto writer = std::make_shared<openai::CompletionStreamWriter>(id, request.model, created, request.include_usage);
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [choices, writer, echo](std::size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [this, choices, writer, echo, received](std::size_t, httplib::DataSink& sink) {
+      const StreamClock clock{received, stream_delivery_};
       std::string preamble;
       if (!echo.empty())
         for (std::size_t i = 0; i < choices->size(); ++i) preamble += writer->text(static_cast<int>(i), echo);
-      return pump(*choices, *writer, sink, preamble, [&](int index, ChoiceStream&, const ChoiceUpdate& update) {
+      const bool ok = pump(*choices, *writer, sink, preamble, clock, [&](int index, ChoiceStream&, const ChoiceUpdate& update) {
         std::string out;
         for (const auto& piece : update.pieces)
           if (const auto* t = std::get_if<api::TextDelta>(&piece)) out += writer->text(index, t->text);
         return out;
       });
+      if (all_done(*choices)) observe_timings(response_timings(received, views(*choices)));
+      return ok;
     });
   });
 }
