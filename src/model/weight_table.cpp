@@ -61,7 +61,7 @@ kernels::LinearWeight WeightTable::linear(const std::string& module, int out, in
 }
 
 kernels::LinearWeight WeightTable::tiled16(const std::string& module, const kernels::LinearWeight& w) const {
-  // Each part is read and repacked on its own, so at most one tensor's file pages are mapped.
+  // One tensor at a time: each pass reads and repacks a single tensor (kernels/repack.h).
   auto part = [&](const char* suffix) { return load_tiled16(tensors_.at(module + suffix)); };
   kernels::LinearWeight out = w;
   out.weight = part(".weight");
