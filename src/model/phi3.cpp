@@ -39,7 +39,9 @@ Phi3Model Phi3Model::load(const std::filesystem::path& dir, const LoadOptions& o
   Phi3Model m(config, Rope(config), dtype);
 
   auto norm = [&](const std::string& name) { return mx::astype(table.norm(name, D), dtype); };
-  auto linear = [&](const std::string& name, int out, int in) { return load_linear(table, name, out, in, dtype); };
+  auto linear = [&](const std::string& name, int out, int in) {
+    return load_linear(table, name, out, in, dtype);
+  };
   m.embed_ = linear("model.embed_tokens", config.vocab_size, D);
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
