@@ -94,6 +94,12 @@ mx::array embedding_rows(const mx::array& ids, const LinearWeight& w, mx::Dtype 
   return mx::astype(mx::dequantize(rows, scales, biases, w.group_size, w.bits, "affine"), dtype);
 }
 
+bool repacks_to_tiled16(const LinearWeight& w, mx::Dtype dtype) {
+  return w.quantized() && dtype == mx::float32 && cpu_kernel_takes_weight(w) &&
+         w.layout == WeightLayout::rows && tiled_layout_supported() &&
+         w.out_features() % kTileRows == 0;
+}
+
 LinearWeight with_float_dtype(const LinearWeight& w, mx::Dtype dtype) {
   LinearWeight out = w;
   if (!w.quantized()) {
@@ -102,8 +108,7 @@ LinearWeight with_float_dtype(const LinearWeight& w, mx::Dtype dtype) {
     out = in_mlx_layout(w);
     out.scales = mx::astype(*out.scales, dtype);
     if (out.biases) out.biases = mx::astype(*out.biases, dtype);
-  } else if (w.layout == WeightLayout::rows && tiled_layout_supported() &&
-             w.out_features() % kTileRows == 0) {
+  } else if (repacks_to_tiled16(w, dtype)) {
     out.weight = to_tiled16(w.weight);
     out.scales = to_tiled16(*w.scales);
     out.biases = to_tiled16(*w.biases);

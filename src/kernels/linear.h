@@ -46,4 +46,9 @@ bool uses_cpu_kernel(const mx::array& x, const LinearWeight& w);
 // layout (evaluated here). Call it for every quantized weight at load.
 LinearWeight with_float_dtype(const LinearWeight& w, mx::Dtype dtype);
 
+// Whether with_float_dtype(w, dtype) repacks w to the tiled16 layout: a loader that has the
+// file's bytes can then write that layout directly (kernels/repack.h) instead, and
+// with_float_dtype keeps it. Reads only w's format, not its data.
+bool repacks_to_tiled16(const LinearWeight& w, mx::Dtype dtype);
+
 }  // namespace pensieve::kernels

@@ -13,6 +13,20 @@ namespace mx = mlx::core;
 Phi3Model::Phi3Model(ModelConfig config, Rope rope, mx::Dtype dtype)
     : config_(std::move(config)), rope_(std::move(rope)), dtype_(dtype) {}
 
+namespace {
+
+// One linear weight, checked against the config and prepared for `dtype` activations. A weight
+// bound for the CPU kernels' tiled16 layout is read from the file straight into it, never held
+// in MLX's layout as well.
+kernels::LinearWeight load_linear(WeightTable& table, const std::string& module, int out, int in,
+                                  mx::Dtype dtype) {
+  auto w = table.linear(module, out, in);  // unevaluated
+  if (kernels::repacks_to_tiled16(w, dtype)) w = table.tiled16(module, w);
+  return kernels::with_float_dtype(w, dtype);
+}
+
+}  // namespace
+
 Phi3Model Phi3Model::load(const std::filesystem::path& dir, const LoadOptions& options) {
   auto config = ModelConfig::load(dir);
   WeightTable table(dir, config);
@@ -27,7 +41,7 @@ Phi3Model Phi3Model::load(const std::filesystem::path& dir, const LoadOptions& o
 
   auto norm = [&](const std::string& name) { return mx::astype(table.norm(name, D), dtype); };
   auto linear = [&](const std::string& name, int out, int in) {
-    return kernels::with_float_dtype(table.linear(name, out, in), dtype);
+    return load_linear(table, name, out, in, dtype);
   };
   m.embed_ = linear("model.embed_tokens", config.vocab_size, D);
   for (int i = 0; i < config.num_hidden_layers; ++i) {

@@ -86,6 +86,8 @@ std::unordered_map<std::string, TensorInfo> read_safetensors_header(const fs::pa
     if (begin > end || end > data_size)
       throw bad("lies beyond the end of the file (the file is truncated)");
     if (end - begin != count * elem) throw bad("has a byte size that does not match its shape and dtype");
+    info.offset = 8 + header_len + begin;
+    info.nbytes = end - begin;
     ranges.emplace_back(begin, end);
     out.emplace(name, std::move(info));
   }
@@ -131,14 +133,16 @@ std::vector<fs::path> weight_files(const fs::path& model_dir) {
   return files;
 }
 
-std::unordered_map<std::string, mlx::core::array> load_weights(const fs::path& model_dir) {
-  std::unordered_map<std::string, mlx::core::array> weights;
+std::unordered_map<std::string, WeightEntry> load_weights(const fs::path& model_dir) {
+  std::unordered_map<std::string, WeightEntry> weights;
   for (const auto& file : weight_files(model_dir)) {
-    read_safetensors_header(file);  // throws on anything MLX should not be handed
+    auto infos = read_safetensors_header(file);  // throws on anything MLX should not be handed
     auto [arrays, metadata] = mlx::core::load_safetensors(file.string());
     for (auto& [name, arr] : arrays) {
       if (weights.count(name)) throw Error("tensor '" + name + "' appears in more than one weight file");
-      weights.emplace(name, std::move(arr));
+      auto info = infos.find(name);
+      if (info == infos.end()) throw file_error(file, "tensor '" + name + "' is not in its header");
+      weights.emplace(name, WeightEntry{std::move(arr), file, std::move(info->second)});
     }
   }
   return weights;

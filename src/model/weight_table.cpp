@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "common/error.h"
-#include "model/safetensors.h"
+#include "model/weight_loader.h"
 
 namespace pensieve::model {
 namespace mx = mlx::core;
@@ -21,14 +21,14 @@ bool is_float(mx::Dtype d) { return d == mx::float32 || d == mx::float16 || d ==
 
 WeightTable::WeightTable(const std::filesystem::path& dir, const ModelConfig& config)
     : config_(config), tensors_(load_weights(dir)) {
-  if (auto it = tensors_.find("model.norm.weight"); it != tensors_.end() && is_float(it->second.dtype()))
-    float_dtype_ = it->second.dtype();
+  if (auto it = tensors_.find("model.norm.weight"); it != tensors_.end() && is_float(it->second.array.dtype()))
+    float_dtype_ = it->second.array.dtype();
 }
 
 mx::array WeightTable::take(const std::string& name, const mx::Shape& shape, bool want_float) {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) throw Error("weights: tensor '" + name + "' is missing");
-  const auto& a = it->second;
+  const auto& a = it->second.array;
   if (a.shape() != shape)
     throw Error("weights: tensor '" + name + "' has shape " + shape_str(a.shape()) + ", expected " +
                 shape_str(shape) + " from config.json");
@@ -58,6 +58,17 @@ kernels::LinearWeight WeightTable::linear(const std::string& module, int out, in
                                take(module + ".scales", {out, groups}, true),
                                take(module + ".biases", {out, groups}, true), spec->group_size,
                                spec->bits};
+}
+
+kernels::LinearWeight WeightTable::tiled16(const std::string& module, const kernels::LinearWeight& w) const {
+  // One tensor at a time: each pass reads and repacks a single tensor (kernels/repack.h).
+  auto part = [&](const char* suffix) { return load_tiled16(tensors_.at(module + suffix)); };
+  kernels::LinearWeight out = w;
+  out.weight = part(".weight");
+  out.scales = part(".scales");
+  out.biases = part(".biases");
+  out.layout = kernels::WeightLayout::tiled16;
+  return out;
 }
 
 void WeightTable::check_all_used() const {

@@ -11,6 +11,7 @@
 
 #include "kernels/linear.h"
 #include "model/config.h"
+#include "model/safetensors.h"
 
 namespace pensieve::model {
 
@@ -25,6 +26,9 @@ class WeightTable {
   kernels::LinearWeight linear(const std::string& module, int out, int in);
   // The float dtype the checkpoint stores (of its norms), e.g. bfloat16.
   mlx::core::Dtype float_dtype() const { return float_dtype_; }
+  // The quantized `w` that linear(module, ...) returned, its weight, scales and biases now read
+  // from the file straight into the CPU kernels' tiled16 layout (kernels::repacks_to_tiled16).
+  kernels::LinearWeight tiled16(const std::string& module, const kernels::LinearWeight& w) const;
   // Throws if the files hold tensors no module asked for.
   void check_all_used() const;
 
@@ -32,7 +36,7 @@ class WeightTable {
   mlx::core::array take(const std::string& name, const mlx::core::Shape& shape, bool want_float);
 
   const ModelConfig& config_;
-  std::unordered_map<std::string, mlx::core::array> tensors_;
+  std::unordered_map<std::string, WeightEntry> tensors_;  // arrays unevaluated until used
   std::set<std::string> used_;
   mlx::core::Dtype float_dtype_ = mlx::core::float32;
 };
