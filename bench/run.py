@@ -7,8 +7,8 @@ tools/make_test_model.py — the mid-size preset by default, the full Phi-3-mini
 Pensieve / reference. Every engine figure also gets its decode roofline: the memory read bandwidth
 measured beside it divided by the bytes one decode step reads. Optional: a llama.cpp `llama-bench`
 binary and a Q4_0 GGUF of the same shapes, both made by hand outside the repo (--llama-bench,
---gguf): pp512 and tg128 against `pensieve bench -p 512 -n 128` on the full-size model, same
-threads. See bench/README.md.
+--gguf): pp512 and tg128 against `pensieve bench -p 512 -n 128` and `-p 1 -n 128` on the
+full-size model, same threads. See bench/README.md.
 """
 import argparse
 import datetime
@@ -42,8 +42,8 @@ def decode_bytes_per_token(model):
     """Bytes one decode step reads from an MLX model folder's safetensors.
 
     Every tensor is read in full (linear weights with lm_head, their scales and biases, the
-    norms) except the embedding table, of which a step reads one row per scale/code tensor. With
-    tied embeddings the table is lm_head as well and is read in full. The KV cache is left out.
+    norms) except the embedding table, of which a step reads one row (of its codes, scales and
+    biases). With tied embeddings the table is lm_head as well and is read in full. The KV cache is left out.
     """
     tensors = {}
     for path in sorted(Path(model).glob("*.safetensors")):
