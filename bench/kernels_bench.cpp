@@ -1,6 +1,7 @@
 // Times the CPU quantized-matmul kernels on Phi-3-mini's shapes (4-bit, group 64, float16
 // scales) against MLX's own quantized_matmul in float32, and measures the machine's memory read
 // bandwidth for the decode roofline. Prints one JSON object. See bench/README.md.
+// Usage: pensieve_kernels_bench [repeats] [--memory-only]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -145,11 +146,25 @@ std::vector<std::vector<Weight>> layer_copies(mx::Dtype scale_dtype, int count) 
 int main(int argc, char** argv) {
   // Best of `repeats` for each decode figure (cheap), of 2 for prefill; the machine may be shared.
   int repeats = 10;
-  if (argc > 1) repeats = std::max(1, std::atoi(argv[1]));
-  mx::set_default_device(mx::Device::cpu);
+  bool memory_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--memory-only")
+      memory_only = true;
+    else
+      repeats = std::max(1, std::atoi(argv[i]));
+  }
   const int threads = k::ThreadPool::global().threads();
   nlohmann::json out;
   out["threads"] = threads;
+  if (memory_only) {
+    // Just the bandwidth, cheap enough to take right beside an engine run (bench/run.py's
+    // decode roofline) so that both see the same load on a shared machine.
+    out["memory_read_GBps"] = memory_read_gbps(threads, std::max(repeats, 5));
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+  }
+  mx::set_default_device(mx::Device::cpu);
   out["repeats_best_of"] = repeats;
   out["format"] = "affine 4-bit, group 64";
 

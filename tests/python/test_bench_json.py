@@ -21,7 +21,8 @@ SCHEMA = {
     "type": "object",
     "required": ["engine", "model", "dtype", "quantization", "parameters", "prompt_tokens", "generated_tokens",
                  "repeats", "load_seconds", "weight_bytes", "prefill_tokens_per_s", "decode_tokens_per_s",
-                 "time_to_first_token_s", "peak_memory_bytes", "peak_rss_bytes", "runs"],
+                 "time_to_first_token_s", "peak_memory_bytes", "peak_rss_bytes", "runs", "depth", "kv_bits",
+                 "kv_bytes", "kv_bytes_per_token"],
     "properties": {
         "engine": {"const": "pensieve"},
         "model": {"type": "string", "minLength": 1},
@@ -39,6 +40,10 @@ SCHEMA = {
         "peak_memory_bytes": {"type": "integer", "minimum": 1},
         "peak_rss_bytes": {"type": "integer", "minimum": 1},
         "runs": {"type": "array", "items": RUN, "minItems": 1},
+        "depth": {"type": "integer", "minimum": 0},
+        "kv_bits": {"enum": [0, 4, 8]},
+        "kv_bytes": {"type": "integer", "minimum": 1},
+        "kv_bytes_per_token": {"type": "integer", "minimum": 1},
     },
     "additionalProperties": False,
 }
@@ -81,3 +86,11 @@ def test_bench_prints_a_table_by_default(pensieve_bin, tiny_model):
         assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", r[5]), r
     assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", rows[0][6])
     assert any(line.startswith("load ") and "peak memory" in line for line in lines[4:])
+
+
+def test_bench_json_reports_the_kv_cache_format(pensieve_bin, tiny_model):
+    plain = json.loads(bench(pensieve_bin, tiny_model, "--json"))
+    eight = json.loads(bench(pensieve_bin, tiny_model, "--json", "--kv-bits", "8"))
+    assert (plain["kv_bits"], eight["kv_bits"]) == (0, 8)
+    # 8-bit codes plus a float16 scale and bias per group of 32 against float32 values.
+    assert eight["kv_bytes_per_token"] < plain["kv_bytes_per_token"] / 2
