@@ -77,6 +77,21 @@ mx::array linear(const mx::array& x, const LinearWeight& w) {
                               "affine");
 }
 
+mx::array linear_swiglu(const mx::array& gate_up, const LinearWeight& w) {
+  const int K = w.in_features();
+  if (gate_up.ndim() >= 1 && gate_up.shape(-1) == 2 * K && gate_up.dtype() == mx::float32 &&
+      cpu_kernel_takes_weight(w)) {
+    auto out_shape = gate_up.shape();
+    out_shape.back() = w.out_features();
+    auto x2 = mx::reshape(gate_up, {static_cast<int>(gate_up.size() / (2 * K)), 2 * K});
+    auto y = cpu_quantized_matmul(x2, w.weight, *w.scales, *w.biases, w.group_size, w.bits, w.layout,
+                                  best_qmm_isa(), InputOp::swiglu);
+    return mx::reshape(y, out_shape);
+  }
+  auto halves = mx::split(gate_up, 2, -1);
+  return linear(mx::multiply(mx::multiply(halves[0], mx::sigmoid(halves[0])), halves[1]), w);
+}
+
 mx::array embedding_rows(const mx::array& ids, const LinearWeight& w, mx::Dtype dtype) {
   if (!w.quantized()) return mx::astype(mx::take(w.weight, ids, 0), dtype);
   if (w.layout == WeightLayout::tiled16) {

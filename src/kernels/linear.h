@@ -31,6 +31,10 @@ struct LinearWeight {
 // x: [..., in] → [..., out], in x's dtype.
 mx::array linear(const mx::array& x, const LinearWeight& w);
 
+// linear(silu(gate) · up, w) for gate_up = [..., 2·in] holding gate then up (Phi-3's fused MLP
+// projection): on the CPU kernel path the SwiGLU happens inside the matmul's input preparation.
+mx::array linear_swiglu(const mx::array& gate_up, const LinearWeight& w);
+
 // Rows `ids` of the weight as float rows of dtype `dtype` (embedding lookup, dequantized).
 mx::array embedding_rows(const mx::array& ids, const LinearWeight& w, mx::Dtype dtype);
 

@@ -10,6 +10,7 @@
 #endif
 
 #include "kernels/qmm_detail.h"
+#include "kernels/swiglu_cpu.h"
 #include "kernels/thread_pool.h"
 
 namespace pensieve::kernels {
@@ -107,9 +108,30 @@ bool qmm_supported(int bits, int group_size, int64_t K) {
 
 void quantized_matmul_cpu(const QmmProblem& p) { quantized_matmul_cpu(p, best_qmm_isa()); }
 
-void quantized_matmul_cpu(const QmmProblem& p, QmmIsa isa) {
-  if (p.M == 0 || p.N == 0) return;
+void quantized_matmul_cpu(const QmmProblem& problem, QmmIsa isa) {
+  if (problem.M == 0 || problem.N == 0) return;
   ThreadPool& pool = ThreadPool::global();
+  QmmProblem p = problem;
+  if (p.input_op == InputOp::swiglu) {
+    // The activation in a scratch buffer first (every kernel variant reads plain rows), split by
+    // rows and, for one row, by columns so that decode uses every thread too.
+    thread_local std::vector<float> activation;
+    activation.resize(static_cast<size_t>(p.M * p.K));
+    const float* x = p.x;
+    float* a = activation.data();
+    const int64_t K = p.K;
+    if (p.M == 1) {
+      const int64_t pieces = std::min<int64_t>(pool.threads(), std::max<int64_t>(1, K / 1024));
+      pool.run(pieces, [&](int64_t t) {
+        const int64_t k0 = K * t / pieces, k1 = K * (t + 1) / pieces;
+        swiglu_span(x + k0, x + K + k0, a + k0, k1 - k0);
+      });
+    } else {
+      pool.run(p.M, [&](int64_t m) { swiglu_rows(x, a, K, m, m + 1); });
+    }
+    p.x = a;
+    p.input_op = InputOp::none;
+  }
   const int64_t chunk = rows_per_task(p, pool.threads());
   const int64_t tasks = (p.N + chunk - 1) / chunk;
   const detail::IsaKernels* k = kernels_for(isa, p);

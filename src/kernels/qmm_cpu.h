@@ -22,8 +22,13 @@ constexpr int kTileRows = 16;
 //    vector multiply. N must be a multiple of 16. Read by the AVX-512 VNNI and AVX2 kernels.
 enum class WeightLayout { rows, tiled16 };
 
+// What the matmul applies to x before multiplying: nothing, or SwiGLU (x is [M, 2K] = [gate | up]
+// and the product uses silu(gate) · up, see swiglu_cpu.h).
+enum class InputOp { none, swiglu };
+
 struct QmmProblem {
-  const float* x = nullptr;      // [M, K], row-major
+  const float* x = nullptr;      // [M, K], row-major ([M, 2K] with InputOp::swiglu)
+  InputOp input_op = InputOp::none;
   const uint8_t* w = nullptr;    // [N, K * bits / 8] bytes, row-major
   const void* scales = nullptr;  // [N, K / group_size] of scale_type
   const void* biases = nullptr;  // [N, K / group_size] of scale_type

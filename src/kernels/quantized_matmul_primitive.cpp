@@ -40,7 +40,8 @@ void CpuQuantizedMatmul::eval_cpu(const std::vector<mx::array>& inputs, mx::arra
   p.scale_type = scale_type_of(scales.dtype());
   p.y = out.data<float>();
   p.M = x.shape(0);
-  p.K = x.shape(1);
+  p.input_op = input_op_;
+  p.K = input_op_ == InputOp::swiglu ? x.shape(1) / 2 : x.shape(1);
   p.N = w.shape(0);
   p.layout = layout_;
   p.bits = bits_;
@@ -60,7 +61,8 @@ void CpuQuantizedMatmul::eval_gpu(const std::vector<mx::array>&, mx::array&) {
 
 bool CpuQuantizedMatmul::is_equivalent(const mx::Primitive& other) const {
   const auto& o = static_cast<const CpuQuantizedMatmul&>(other);
-  return group_size_ == o.group_size_ && bits_ == o.bits_ && layout_ == o.layout_ && isa_ == o.isa_;
+  return group_size_ == o.group_size_ && bits_ == o.bits_ && layout_ == o.layout_ && isa_ == o.isa_ &&
+         input_op_ == o.input_op_;
 }
 
 std::vector<mx::Shape> CpuQuantizedMatmul::output_shapes(const std::vector<mx::array>& inputs) {
@@ -69,14 +71,15 @@ std::vector<mx::Shape> CpuQuantizedMatmul::output_shapes(const std::vector<mx::a
 
 mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx::array& scales,
                                const mx::array& biases, int group_size, int bits,
-                               WeightLayout layout, QmmIsa isa) {
+                               WeightLayout layout, QmmIsa isa, InputOp input_op) {
   require(x.ndim() == 2 && w.ndim() == 2 && scales.ndim() == 2 && biases.ndim() == 2,
           "x, w, scales and biases must be 2-D");
   require(x.dtype() == mx::float32, "x must be float32");
   require(w.dtype() == mx::uint32, "w must be uint32");
   require(scales.dtype() == biases.dtype(), "scales and biases must share a dtype");
   scale_type_of(scales.dtype());
-  const int K = x.shape(1), N = w.shape(0);
+  require(input_op == InputOp::none || x.shape(1) % 2 == 0, "swiglu needs an even input width");
+  const int K = input_op == InputOp::swiglu ? x.shape(1) / 2 : x.shape(1), N = w.shape(0);
   require(qmm_supported(bits, group_size, K), "unsupported bits, group size or K");
   require(static_cast<int64_t>(w.shape(1)) * 32 == static_cast<int64_t>(K) * bits,
           "w's packed width does not match K");
@@ -95,7 +98,7 @@ mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx:
     inputs.push_back(ready ? *a : mx::contiguous(*a, false, s));
   }
   return mx::array({x.shape(0), N}, mx::float32,
-                   std::make_shared<CpuQuantizedMatmul>(s, group_size, bits, layout, isa), std::move(inputs));
+                   std::make_shared<CpuQuantizedMatmul>(s, group_size, bits, layout, isa, input_op), std::move(inputs));
 }
 
 }  // namespace pensieve::kernels

@@ -12,12 +12,14 @@ namespace mx = mlx::core;
 
 class CpuQuantizedMatmul : public mx::UnaryPrimitive {
  public:
-  CpuQuantizedMatmul(mx::Stream stream, int group_size, int bits, WeightLayout layout, QmmIsa isa)
+  CpuQuantizedMatmul(mx::Stream stream, int group_size, int bits, WeightLayout layout, QmmIsa isa,
+                     InputOp input_op = InputOp::none)
       : mx::UnaryPrimitive(stream),
         group_size_(group_size),
         bits_(bits),
         layout_(layout),
-        isa_(isa) {}
+        isa_(isa),
+        input_op_(input_op) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
   void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
@@ -30,15 +32,17 @@ class CpuQuantizedMatmul : public mx::UnaryPrimitive {
   int bits_;
   WeightLayout layout_;
   QmmIsa isa_;
+  InputOp input_op_;
 };
 
 // y = x · Wᵀ, float32 [M, N], for x float32 [M, K], w uint32 [N, K*bits/32] (MLX affine
 // layout, or tiled16 from to_tiled16), scales and biases [N, K/group_size] (same layout) in
 // float32, float16 or bfloat16. Runs on the CPU stream; `isa` picks the kernel variant for the
-// rows layout (tests and benchmarks compare them).
+// rows layout (tests and benchmarks compare them). With InputOp::swiglu x is [M, 2K] and the
+// product is silu(x[:, :K]) · x[:, K:] times Wᵀ.
 mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx::array& scales,
                                const mx::array& biases, int group_size, int bits,
                                WeightLayout layout = WeightLayout::rows,
-                               QmmIsa isa = best_qmm_isa());
+                               QmmIsa isa = best_qmm_isa(), InputOp input_op = InputOp::none);
 
 }  // namespace pensieve::kernels

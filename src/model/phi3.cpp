@@ -126,9 +126,7 @@ mx::array Phi3Model::forward(const mx::array& tokens, std::span<KVCache* const> 
     const auto& layer = layers_[i];
     h = mx::add(h, attention(mx::fast::rms_norm(h, layer.input_norm, eps), layer, static_cast<int>(i), caches));
     auto gate_up = kernels::linear(mx::fast::rms_norm(h, layer.post_attention_norm, eps), layer.gate_up);
-    auto halves = mx::split(gate_up, 2, -1);
-    auto swiglu = mx::multiply(mx::multiply(halves[0], mx::sigmoid(halves[0])), halves[1]);
-    h = mx::add(h, kernels::linear(swiglu, layer.down));
+    h = mx::add(h, kernels::linear_swiglu(gate_up, layer.down));
   }
   if (last_only && h.shape(1) > 1) {
     const int L = h.shape(1);

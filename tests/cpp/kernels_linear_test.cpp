@@ -9,6 +9,7 @@
 
 #include "kernels/cpu_layout.h"
 #include "kernels/linear.h"
+#include "kernels/swiglu_cpu.h"
 
 namespace mx = mlx::core;
 namespace k = pensieve::kernels;
@@ -125,3 +126,40 @@ TEST_F(KernelsLinear, WeightWithoutBiasesIsNotForTheKernel) {
 }
 
 }  // namespace
+
+// linear_swiglu against MLX's own SwiGLU (sigmoid, multiplies) followed by linear(): the fused
+// kernel input must give the same product for decode rows (one row, split by columns) and
+// prompt rows, including gates large enough to saturate exp.
+TEST_F(KernelsLinear, SwigluInputMatchesMlxOps) {
+  auto w = k::with_float_dtype(quantized_weight(48, 512, 4, 64, 7), mx::float32);
+  for (int rows : {1, 5}) {
+    auto gate_up = mx::multiply(mx::random::normal({1, rows, 1024}, mx::float32, 0.0f, 1.0f, mx::random::key(8)),
+                                mx::array(4.0f));
+    gate_up = mx::concatenate({gate_up, mx::full({1, rows, 1024}, 95.0f), mx::full({1, rows, 1024}, -95.0f)}, 1);
+    auto halves = mx::split(gate_up, 2, -1);
+    auto act = mx::multiply(mx::multiply(halves[0], mx::sigmoid(halves[0])), halves[1]);
+    auto fused = k::linear_swiglu(gate_up, w);
+    auto reference = k::linear(act, w);
+    mx::eval({fused, reference});
+    ASSERT_EQ(fused.shape(), reference.shape());
+    const float scale = mx::max(mx::abs(reference)).item<float>();
+    EXPECT_LT(mx::max(mx::abs(mx::subtract(fused, reference))).item<float>(), 1e-4f * scale) << rows;
+  }
+}
+
+// The SwiGLU body itself against std::exp, element by element, over the whole float range that
+// matters (and beyond, where exp over- or underflows).
+TEST(KernelsSwiglu, VectorBodyMatchesScalarFormula) {
+  std::vector<float> gate, up;
+  for (float g = -100.0f; g <= 100.0f; g += 0.037f) {
+    gate.push_back(g);
+    up.push_back(0.5f + g * 0.01f);
+  }
+  std::vector<float> out(gate.size());
+  k::swiglu_span(gate.data(), up.data(), out.data(), static_cast<int64_t>(gate.size()));
+  for (size_t i = 0; i < gate.size(); ++i) {
+    const double g = gate[i];
+    const double expected = g / (1.0 + std::exp(-g)) * up[i];
+    EXPECT_NEAR(out[i], expected, 2e-6 * std::max(1.0, std::abs(expected))) << "gate " << g;
+  }
+}
