@@ -1,7 +1,7 @@
 #include "server/model_host.h"
 
 #include <cstdio>
-#include <future>
+#include <exception>
 
 #include "common/log.h"
 #include "server/output_constraint.h"
@@ -30,18 +30,32 @@ ModelHost::ModelHost(std::string model_name, std::function<std::filesystem::path
       auto dir = resolve();
       stage_done("resolve");
       // The tokenizer and chat template load beside the weights: neither needs the other, and
-      // the weights take the longest, so the text side costs the start-up nothing. (If the
-      // weights fail, the future's destructor waits for the text side before the error goes on.)
-      auto text_side = std::async(std::launch::async, [this, &dir] {
-        const auto begin = Clock::now();
-        tokenizer_.emplace(tokenizer::Tokenizer::from_directory(dir));
-        const auto& source = tokenizer_->chat_template();
-        template_.emplace(source ? *source : tokenizer::ChatTemplate::builtin_phi3());
-        return std::chrono::duration<double>(Clock::now() - begin).count();
+      // the weights take the longest, so the text side costs the start-up nothing. A plain
+      // thread, not std::async: a std::future instantiated in this binary interposes on MLX's own
+      // (its parallel file reader uses futures), and with the GCC of some systems the two
+      // call_once protocols disagree and the reader crashes.
+      double text_secs = 0;
+      std::exception_ptr text_error;
+      std::thread text_side([&] {
+        try {
+          const auto begin = Clock::now();
+          tokenizer_.emplace(tokenizer::Tokenizer::from_directory(dir));
+          const auto& source = tokenizer_->chat_template();
+          template_.emplace(source ? *source : tokenizer::ChatTemplate::builtin_phi3());
+          text_secs = std::chrono::duration<double>(Clock::now() - begin).count();
+        } catch (...) {
+          text_error = std::current_exception();
+        }
       });
-      model_.emplace(model::Phi3Model::load(dir));
+      try {
+        model_.emplace(model::Phi3Model::load(dir));
+      } catch (...) {
+        text_side.join();
+        throw;
+      }
       stage_done("weights");
-      const double text_secs = text_side.get();
+      text_side.join();
+      if (text_error) std::rethrow_exception(text_error);
       note("tokenizer_beside_weights", text_secs);
       stage_done("tokenizer_wait");
       vocabulary_ = grammar_vocabulary(*tokenizer_, model_->config().vocab_size);
