@@ -23,3 +23,8 @@ endif()
 add_executable(pensieve_kernels_bench "${CMAKE_SOURCE_DIR}/bench/kernels_bench.cpp")
 target_link_libraries(pensieve_kernels_bench PRIVATE pensieve_kernels nlohmann_json::nlohmann_json
   pensieve_warnings)
+
+# Decode-step attention alone over deep contexts, as GB/s of KV read (bench/README.md).
+add_executable(pensieve_attention_bench "${CMAKE_SOURCE_DIR}/bench/attention_bench.cpp")
+target_link_libraries(pensieve_attention_bench PRIVATE pensieve_model pensieve_kernels
+  nlohmann_json::nlohmann_json pensieve_warnings)

@@ -41,6 +41,40 @@ inline void codes4(const uint8_t* p, __m512& even, __m512& odd) {
   odd = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(bytes, 4), low)));
 }
 
+// [Σ a, Σ b, Σ c, Σ d] of four 16-lane vectors.
+inline __m128 sum_each4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  const __m512 abcd = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))),
+                                    _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))));
+  const __m256 halves = _mm256_add_ps(_mm512_castps512_ps256(abcd),
+                                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(abcd), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(halves), _mm256_extractf128_ps(halves, 1));
+}
+
+// The first `n` lanes (n may be ≤ 0 or ≥ 16).
+inline __mmask16 lanes_below(int n) {
+  return n <= 0 ? __mmask16(0) : n >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// exp_nonpositive of attention_block.inl on 16 lanes.
+inline __m512 exp_nonpositive16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+                                        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 poly = _mm512_set1_ps(1.9875691500e-4f);
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.3981999507e-3f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(8.3334519073e-3f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(4.1665795894e-2f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.6666665459e-1f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(poly, r), r, r), _mm512_set1_ps(1.0f));
+  const __m512i pow2 = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(e, _mm512_castsi512_ps(pow2));
+}
+
 // Register d of vector c in the 4-bit order: pairs of vectors cover 32 values, even then odd.
 inline int permuted_index(int c, int i) { return (c / 2) * 32 + 2 * i + (c % 2); }
 
@@ -81,17 +115,18 @@ void decode_row(const AttentionShape& s, int b, int h, int kv_head, int i) {
 
   for (int j0 = 0; j0 < visible; j0 += kKeyBlock) {
     const int n = visible - j0 < kKeyBlock ? visible - j0 : kKeyBlock;
-    for (int j = 0; j < n; ++j) {
+    // Key j's score as 16 lanes to be summed, plus the bias part (a number).
+    const auto key_lanes = [&](int j, float& bias_part) {
       const uint8_t* row = kbase + static_cast<int64_t>(j0 + j) * row_bytes;
+      bias_part = 0.0f;
       if constexpr (BITS == 0) {
         const float* k = reinterpret_cast<const float*>(row);
         __m512 t = _mm512_mul_ps(q[0], _mm512_loadu_ps(k));
         for (int c = 1; c < C; ++c) t = _mm512_fmadd_ps(q[c], _mm512_loadu_ps(k + 16 * c), t);
-        p[j] = _mm512_reduce_add_ps(t);
+        return t;
       } else {
         const int64_t gi = (first + j0 + j) * groups;
         __m512 total = _mm512_setzero_ps();
-        float bias_part = 0.0f;
         for (int g = 0; g < groups; ++g) {
           __m512 dot = _mm512_setzero_ps();
           for (int c = g * per_group; c < (g + 1) * per_group; c += (BITS == 4 ? 2 : 1)) {
@@ -106,18 +141,38 @@ void decode_row(const AttentionShape& s, int b, int h, int kv_head, int i) {
           total = _mm512_fmadd_ps(dot, _mm512_set1_ps(stored_scale(seq.keys.scales, gi + g, s.scales_f16)), total);
           bias_part += stored_scale(seq.keys.biases, gi + g, s.scales_f16) * qsum[g];
         }
-        p[j] = _mm512_reduce_add_ps(total) + bias_part;
+        return total;
       }
+    };
+    int jk = 0;
+    for (; jk + 4 <= n; jk += 4) {  // four horizontal sums share their shuffles
+      float bias[4];
+      const __m512 t0 = key_lanes(jk, bias[0]), t1 = key_lanes(jk + 1, bias[1]);
+      const __m512 t2 = key_lanes(jk + 2, bias[2]), t3 = key_lanes(jk + 3, bias[3]);
+      _mm_store_ps(p + jk, _mm_add_ps(sum_each4(t0, t1, t2, t3), _mm_loadu_ps(bias)));
+    }
+    for (; jk < n; ++jk) {
+      float bias;
+      p[jk] = _mm512_reduce_add_ps(key_lanes(jk, bias)) + bias;
     }
 
-    float block_max = running_max;
-    for (int j = 0; j < n; ++j) block_max = p[j] > block_max ? p[j] : block_max;
-    const float correction = attention_avx512::exp_nonpositive(running_max - block_max);
-    float block_sum = 0.0f;
-    for (int j = 0; j < n; ++j) {
-      p[j] = attention_avx512::exp_nonpositive(p[j] - block_max);
-      block_sum += p[j];
+    // Online softmax over the block, 16 scores a vector; lanes past n weigh exactly 0.
+    __m512 scores[kKeyBlock / 16];
+    __m512 lane_max = _mm512_set1_ps(running_max);
+    for (int v = 0; v < kKeyBlock / 16; ++v) {
+      scores[v] = _mm512_mask_load_ps(_mm512_set1_ps(attention_avx512::kMinScore), lanes_below(n - 16 * v), p + 16 * v);
+      lane_max = _mm512_max_ps(lane_max, scores[v]);
     }
+    const float block_max = _mm512_reduce_max_ps(lane_max);
+    const float correction = attention_avx512::exp_nonpositive(running_max - block_max);
+    __m512 sum = _mm512_setzero_ps();
+    for (int v = 0; v < kKeyBlock / 16; ++v) {
+      const __m512 e = _mm512_maskz_mov_ps(lanes_below(n - 16 * v),
+                                           exp_nonpositive16(_mm512_sub_ps(scores[v], _mm512_set1_ps(block_max))));
+      _mm512_store_ps(p + 16 * v, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    const float block_sum = _mm512_reduce_add_ps(sum);
     running_sum = running_sum * correction + block_sum;
     running_max = block_max;
     // The block's values are summed on their own, then added: long contexts add ~n/64 partial
