@@ -159,10 +159,12 @@ const std::vector<Case> kWholeRowCases = {
 };
 
 TEST(Attention, WholeRowGroupsMatchMlxOpsDequantize) {
-  // Float32 summation order differs from MLX's over 5000 keys: ~2e-5 of the largest output.
+  // Float32 rounding over 5000 keys, whose average output is ~70x smaller than a value: up to
+  // ~6e-5 of the largest output where AVX-512's decode path sums p·scale·(1 + code/2^bits) and
+  // p·(bias − scale) apart (still far below the float16 scales' own rounding, ~5e-4).
   for (const auto& c : kWholeRowCases) {
-    check(c, 8, 5e-5f, 96);
-    check(c, 4, 5e-5f, 96);
+    check(c, 8, 1e-4f, 96);
+    check(c, 4, 1e-4f, 96);
   }
   check({{4, 4, 64}, {200}, 1}, 4, 2e-5f, 64);
 }
