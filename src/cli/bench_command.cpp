@@ -1,11 +1,13 @@
 // `pensieve bench`: prompt-processing and generation speed, time to first token and peak memory
 // of one model, in the spirit of llama-bench: a table by default, JSON with --json.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -47,6 +49,14 @@ long peak_rss_bytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss * 1024L;  // Linux reports kilobytes
+}
+
+// Resident bytes now (Linux; 0 elsewhere): with the peak, tells a load-time peak from a run's.
+long rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  if (!(statm >> pages >> resident)) return 0;
+  return resident * sysconf(_SC_PAGESIZE);
 }
 
 // Parameters as the unquantized model counts them (quantization packs, it does not remove).
@@ -217,6 +227,7 @@ void bench(const BenchOptions& o) {
                           {"time_to_first_token_s", best(&Run::ttft_s, true)},
                           {"peak_memory_bytes", mx::get_peak_memory()},
                           {"peak_rss_bytes", peak_rss_bytes()},
+                          {"rss_bytes", rss_bytes()},
                           {"runs", out_runs}};
     std::cout << out.dump(2) << std::endl;
     return;
