@@ -115,6 +115,16 @@ def kv_quality_bench(args):
     return json.loads(out.read_text())
 
 
+def kv_memory_bench(args):
+    """Bytes a position, KV size and peak RSS per KV format at 4k-128k (bench/kv_memory.py)."""
+    out = Path(args.out) / "kv_memory.json"
+    proc = subprocess.run([PY, ROOT / "bench" / "kv_memory.py", "--binary", args.binary, "--out", out],
+                          capture_output=True, text=True, timeout=args.timeout * 4)
+    if proc.returncode != 0 or not out.exists():
+        return {"error": proc.stderr[-2000:]}
+    return json.loads(out.read_text())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--binary", default=str(ROOT / "build" / "pensieve"))
@@ -131,6 +141,7 @@ def main():
     ap.add_argument("--gguf", help="GGUF (Q4_0) of the same shapes for llama-bench")
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--kv-quality", action="store_true", help="also bench/kv_quality.py (4k-token prompts)")
+    ap.add_argument("--kv-memory", action="store_true", help="also bench/kv_memory.py (full size, 4k-128k contexts)")
     args = ap.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,6 +158,8 @@ def main():
                                                           args.full_gen_tokens)
     if args.kv_quality:
         result["kv_quality"] = kv_quality_bench(args)
+    if args.kv_memory:
+        result["kv_memory"] = kv_memory_bench(args)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     text = json.dumps(result, indent=2)
     (out_dir / f"bench-{stamp}.json").write_text(text)
