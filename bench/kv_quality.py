@@ -36,7 +36,8 @@ def model_dir(preset, quant):
     out = ROOT / "bench" / ".models" / f"{preset}-hd96-{quant}"
     if not (out / "config.json").exists():
         print(f"kv_quality: building {preset} {quant} model (head_dim 96) in {out}", file=sys.stderr)
-        make_test_model.build(out, preset=preset, quant=quant, overrides=HEAD_DIM_96)
+        # Plain RoPE: the generated su factors are sized for the preset's own head_dim.
+        make_test_model.build(out, preset=preset, quant=quant, overrides=HEAD_DIM_96, rope="none")
     return out
 
 

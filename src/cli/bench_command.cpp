@@ -1,13 +1,11 @@
 // `pensieve bench`: prompt-processing and generation speed, time to first token and peak memory
 // of one model, in the spirit of llama-bench: a table by default, JSON with --json.
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -51,13 +49,6 @@ long peak_rss_bytes() {
   return usage.ru_maxrss * 1024L;  // Linux reports kilobytes
 }
 
-// Resident bytes now (Linux; 0 elsewhere): with the peak, tells a load-time peak from a run's.
-long rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  long pages = 0, resident = 0;
-  if (!(statm >> pages >> resident)) return 0;
-  return resident * sysconf(_SC_PAGESIZE);
-}
 
 // Parameters as the unquantized model counts them (quantization packs, it does not remove).
 std::int64_t parameter_count(const model::ModelConfig& c) {
@@ -216,7 +207,6 @@ void bench(const BenchOptions& o) {
                           {"generated_tokens", o.gen_tokens},
                           {"repeats", o.repeats},
                           {"kv_bits", o.kv_bits},
-                          {"kv_group_size", o.kv_bits ? o.kv_group_size : 0},
                           {"depth", o.depth},
                           {"kv_bytes_per_token", kv_per_token},
                           {"kv_bytes", kv_bytes},
@@ -227,7 +217,6 @@ void bench(const BenchOptions& o) {
                           {"time_to_first_token_s", best(&Run::ttft_s, true)},
                           {"peak_memory_bytes", mx::get_peak_memory()},
                           {"peak_rss_bytes", peak_rss_bytes()},
-                          {"rss_bytes", rss_bytes()},
                           {"runs", out_runs}};
     std::cout << out.dump(2) << std::endl;
     return;
