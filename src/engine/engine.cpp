@@ -182,9 +182,11 @@ void Engine::admit() {
       prefix_hits_++;
       prefix_tokens_ += static_cast<std::uint64_t>(cached);
     }
-    // The positions admitted against the budget, allocated at once (max_tokens is clamped to
-    // the context and the budget at submit).
-    cache.reserve_hint(static_cast<int>(job.request.prompt.size()) + job.request.max_tokens);
+    // The prompt and the first stretch of generation allocated at once; growth past it never
+    // exceeds what was admitted against the budget (max_tokens is clamped at submit).
+    const int prompt_len = static_cast<int>(job.request.prompt.size());
+    cache.reserve_hint(prompt_len + std::min(job.request.max_tokens, model::KVCache::kGenerationReserve));
+    cache.limit_capacity(prompt_len + job.request.max_tokens);
     job.seq = std::make_unique<Sequence>(job.request, tokenizer_, eos_ids_, std::move(cache), cached);
     prompt_tokens_ += job.request.prompt.size();
     kv_in_use_ += job.kv_estimate;

@@ -63,8 +63,12 @@ GenerationResult Generator::generate(const GenerationRequest& req, model::KVCach
                                      const TextCallback& on_text) const {
   req.sampling.validate(static_cast<std::size_t>(model_.config().vocab_size));
   GenerationResult result;
-  // Storage for the whole generation at once: no copies as a long prompt fills it.
-  cache.reserve_hint(static_cast<int>(req.prompt.size()) + std::max(0, req.max_tokens));
+  // Storage for the prompt and the first stretch of generation at once: no copies as a long
+  // prompt fills it; growth past it stops at prompt + max_tokens.
+  const int prompt_len = static_cast<int>(req.prompt.size());
+  const int max_tokens = std::max(0, req.max_tokens);
+  cache.reserve_hint(prompt_len + std::min(max_tokens, model::KVCache::kGenerationReserve));
+  cache.limit_capacity(prompt_len + max_tokens);
   Sequence seq(req, tokenizer_, eos_ids_, std::move(cache), cached);
   if (seq.finished()) return result;
 

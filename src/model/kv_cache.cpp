@@ -52,8 +52,10 @@ std::vector<mx::array> KVCache::encode(const mx::array& x) const {
 void KVCache::grow(Layer& l, int needed, bool exact) {
   const int have = l.keys[0].shape(2);
   if (needed <= have) return;
-  // The hinted size at once; past it, double (amortised copying on long prompts).
-  const int wanted = exact ? needed : std::max({needed, hint_, have > 0 ? 2 * have : 0});
+  // The hinted size at once; past it, half as much again each time (amortised copying, and a
+  // smaller transient than doubling: old and new buffers coexist while the valid part is copied).
+  int wanted = exact ? needed : std::max({needed, hint_, have + have / 2});
+  if (!exact && limit_ > 0) wanted = std::min(wanted, std::max(needed, limit_));
   const int target = (wanted + step_ - 1) / step_ * step_;
   for (auto* parts : {&l.keys, &l.values})
     for (auto& a : *parts) {

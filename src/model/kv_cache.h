@@ -1,9 +1,9 @@
 #pragma once
 // Per-sequence key/value cache. Storage is allocated once for the expected length when it is
-// known (reserve_hint: prompt + max_tokens), else grows geometrically (doubling, in multiples of
-// `step` positions), so a long prompt costs a few copies, not one per chunk; update writes the
-// new positions in place and returns the whole stored buffers with their valid length, which the
-// attention kernel reads directly.
+// known (reserve_hint: the prompt plus some generation), and past it grows geometrically (by half,
+// in multiples of `step` positions, up to limit_capacity), so a long prompt costs one allocation
+// or a few copies, never one per chunk; update writes the new positions in place and returns the
+// whole stored buffers with their valid length, which the attention kernel reads directly.
 //
 // With kv_bits 8 or 4, keys and values are stored affine-quantized like mlx-lm's
 // QuantizedKVCache (groups of group_size along head_dim: mx::quantize for 32/64/128, the same
@@ -22,6 +22,9 @@ class KVCache {
  public:
   // mlx-lm's group; with head_dim 96 (Phi-3) the other choice is 96 (whole rows, fewer bits).
   static constexpr int kDefaultGroupSize = 32;
+  // Generated positions reserved with a prompt: a request's max_tokens is often far more than
+  // it uses (or unset: the whole context), so storage past this grows as it is needed.
+  static constexpr int kGenerationReserve = 1024;
 
   // kv_bits: 0 (keys and values stored in their own dtype), 8 or 4; group_size: quantization
   // group along head_dim (ignored for kv_bits 0; must divide head_dim, checked on first update).
@@ -45,6 +48,8 @@ class KVCache {
   // The storage to allocate at the first update (or the next growth): room for `positions` at
   // once instead of growing towards it.
   void reserve_hint(int positions) { hint_ = positions; }
+  // Geometric growth stops at `positions` (the most the sequence was admitted for), 0: no limit.
+  void limit_capacity(int positions) { limit_ = positions; }
 
   // Drops reserved room past the valid positions (rounded up to `step`): one copy of the valid
   // part, before a finished sequence's cache is kept for reuse.
@@ -77,6 +82,7 @@ class KVCache {
   int group_size_;
   int step_;
   int hint_ = 0;
+  int limit_ = 0;
   int offset_ = 0;
 };
 

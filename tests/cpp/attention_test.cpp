@@ -314,7 +314,7 @@ TEST(KVCacheQuantized, NbytesIsTheStorage) {
   EXPECT_EQ(KVCache::bytes_per_position(32, 96, mx::float32, 4, 96) * 32, 106496u);
 }
 
-TEST(KVCacheGrowth, HintAllocatesOnceAndGrowthDoubles) {
+TEST(KVCacheGrowth, HintAllocatesOnceAndGrowthIsGeometric) {
   auto chunk = randn({1, 2, 64, 32}, 31);
   KVCache hinted(1, 4, 32);
   hinted.reserve_hint(1000);
@@ -326,21 +326,28 @@ TEST(KVCacheGrowth, HintAllocatesOnceAndGrowthDoubles) {
   EXPECT_EQ(capacities.front(), 1024);  // the hint, in steps of 256
   EXPECT_EQ(capacities.back(), 1024);   // 960 positions: never grew
   KVCache plain(1, 0);
-  int grows = 0, last = 0;
+  std::vector<int> grown;
   for (int i = 0; i < 40; ++i) {
     plain.update(0, chunk, chunk);
-    if (plain.capacity() != last) ++grows;
-    last = plain.capacity();
+    if (grown.empty() || plain.capacity() != grown.back()) grown.push_back(plain.capacity());
   }
-  EXPECT_EQ(last, 4096);  // 2560 positions: 256 → 512 → … → 4096
-  EXPECT_EQ(grows, 5);
+  // 2560 positions: × 1.5 each time, in steps of 256.
+  EXPECT_EQ(grown, (std::vector<int>{256, 512, 768, 1280, 2048, 3072}));
+  const int last = grown.back();
   // The stored keys survive every growth.
   auto keys = mx::slice(plain.state()[0], {0, 0, 2496, 0}, {1, 2, 2560, 32});
   EXPECT_EQ(max_abs(mx::subtract(keys, chunk)), 0.0f);
+  EXPECT_GT(last, 2560);
   plain.shrink_to_fit();
   EXPECT_EQ(plain.capacity(), 2560);
   keys = mx::slice(plain.state()[0], {0, 0, 2496, 0}, {1, 2, 2560, 32});
   EXPECT_EQ(max_abs(mx::subtract(keys, chunk)), 0.0f);
+  // Growth stops at the limit (then only what is needed).
+  KVCache limited(1, 0);
+  limited.reserve_hint(300);
+  limited.limit_capacity(700);
+  for (int i = 0; i < 11; ++i) limited.update(0, chunk, chunk);  // 704 positions
+  EXPECT_EQ(limited.capacity(), 768);  // 512 → 768 (the limit, 700, in steps of 256)
 }
 
 TEST(KVCacheGrowth, GroupMustDivideHeadDim) {
