@@ -49,13 +49,13 @@ std::vector<mx::array> KVCache::encode(const mx::array& x) const {
   return {parts[0], mx::astype(parts[1], mx::float16), mx::astype(parts[2], mx::float16)};
 }
 
-void KVCache::grow(Layer& l, int needed, bool exact) {
+void KVCache::grow(Layer& l, int needed) {
   const int have = l.keys[0].shape(2);
   if (needed <= have) return;
   // The hinted size at once; past it, half as much again each time (amortised copying, and a
   // smaller transient than doubling: old and new buffers coexist while the valid part is copied).
-  int wanted = exact ? needed : std::max({needed, hint_, have + have / 2});
-  if (!exact && limit_ > 0) wanted = std::min(wanted, std::max(needed, limit_));
+  int wanted = std::max({needed, hint_, have + have / 2});
+  if (limit_ > 0) wanted = std::min(wanted, std::max(needed, limit_));
   const int target = (wanted + step_ - 1) / step_ * step_;
   for (auto* parts : {&l.keys, &l.values})
     for (auto& a : *parts) {
@@ -102,13 +102,6 @@ kernels::StoredKV KVCache::stored(const Layer& l, int length) const {
     s.value_biases = l.values[2];
   }
   return s;
-}
-
-void KVCache::reserve(int positions) {
-  for (auto& l : layers_) {
-    if (l.keys.empty()) throw Error("KV cache reserve before the first update");
-    grow(l, positions, /*exact=*/true);
-  }
 }
 
 void KVCache::shrink_to_fit() {

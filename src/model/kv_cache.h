@@ -42,9 +42,6 @@ class KVCache {
   // update() with keys and values already in the stored form (synthetic fills for benchmarks).
   kernels::StoredKV append_encoded(int layer, const std::vector<mlx::core::array>& keys,
                                    const std::vector<mlx::core::array>& values);
-  // Grows every layer's storage to hold at least `positions` without further reallocation (the
-  // layers must have been updated once, so their shapes are known).
-  void reserve(int positions);
   // The storage to allocate at the first update (or the next growth): room for `positions` at
   // once instead of growing towards it.
   void reserve_hint(int positions) { hint_ = positions; }
@@ -74,7 +71,7 @@ class KVCache {
   struct Layer {
     std::vector<mlx::core::array> keys, values;  // stored form (see encode); empty until used
   };
-  void grow(Layer& l, int needed, bool exact = false);
+  void grow(Layer& l, int needed);
   kernels::StoredKV stored(const Layer& l, int length) const;
 
   std::vector<Layer> layers_;

@@ -321,7 +321,6 @@ void decode_row_quantized(const AttentionShape& s, int b, int h, int i) {
     for (int m = 0; m < 16 && 16 * v + m < W; ++m)
       for (int c = 0; c < K; ++c) row.out[(16 * v + m) * K + c] = lanes[c][m];
   }
-  (void)hd;
 }
 
 template <int BITS>
