@@ -105,21 +105,21 @@ def tokenizer_bench(args):
     return json.loads(out.read_text())
 
 
-def kv_quality_bench(args):
-    """Logit difference of 8-bit and 4-bit KV caches against the float one (bench/kv_quality.py)."""
-    out = Path(args.out) / "kv_quality.json"
-    proc = subprocess.run([PY, ROOT / "bench" / "kv_quality.py", "--binary", args.binary, "--out", out],
-                          capture_output=True, text=True, timeout=args.timeout)
-    if proc.returncode != 0 or not out.exists():
-        return {"error": proc.stderr[-2000:]}
-    return json.loads(out.read_text())
-
-
 def kv_memory_bench(args):
     """Bytes a position, KV size and peak RSS per KV format at 4k-128k (bench/kv_memory.py)."""
     out = Path(args.out) / "kv_memory.json"
     proc = subprocess.run([PY, ROOT / "bench" / "kv_memory.py", "--binary", args.binary, "--out", out],
                           capture_output=True, text=True, timeout=args.timeout * 4)
+    if proc.returncode != 0 or not out.exists():
+        return {"error": proc.stderr[-2000:]}
+    return json.loads(out.read_text())
+
+
+def kv_quality_bench(args):
+    """Logit difference of 8-bit and 4-bit KV caches against the float one (bench/kv_quality.py)."""
+    out = Path(args.out) / "kv_quality.json"
+    proc = subprocess.run([PY, ROOT / "bench" / "kv_quality.py", "--binary", args.binary, "--out", out],
+                          capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0 or not out.exists():
         return {"error": proc.stderr[-2000:]}
     return json.loads(out.read_text())

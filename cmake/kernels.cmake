@@ -7,15 +7,16 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
     "${_k}/avx2/qmm_avx2.cpp"
     "${_k}/avx2/qmm_avx2_tiled.cpp"
     "${_k}/avx512/qmm_avx512vnni.cpp"
-    "${_k}/avx2/attention_avx2.cpp"
-    "${_k}/avx512/attention_avx512.cpp")
+    "${_k}/avx2/attention_avx2.cpp")
   set_source_files_properties("${_k}/avx2/qmm_avx2.cpp" "${_k}/avx2/qmm_avx2_tiled.cpp"
     "${_k}/avx2/attention_avx2.cpp" PROPERTIES
     COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
-  set_source_files_properties("${_k}/avx512/attention_avx512.cpp" PROPERTIES
-    COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl")
   set_source_files_properties("${_k}/avx512/qmm_avx512vnni.cpp" PROPERTIES
     COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni")
+  # Attention's decode path for AVX-512 CPUs (kernels/attention_cpu.cpp picks it at run time).
+  target_sources(pensieve_kernels PRIVATE "${_k}/avx512/attention_avx512.cpp")
+  set_source_files_properties("${_k}/avx512/attention_avx512.cpp" PROPERTIES
+    COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl")
   target_compile_definitions(pensieve_kernels PRIVATE PENSIEVE_X86_KERNELS)
 endif()
 
