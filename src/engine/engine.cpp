@@ -328,7 +328,9 @@ void Engine::retire_finished() {
     if (seq.finish_reason() != FinishReason::cancelled) {
       auto& cache = seq.cache();
       std::vector<int32_t> tokens(seq.history().begin(), seq.history().begin() + cache.offset());
-      cache.shrink_to_fit();  // room reserved for max_tokens that went unused is not kept
+      // Room reserved for generation that went unused is not kept, when it is worth a copy of the
+      // valid part (a long context's last 1024 positions are not).
+      if (cache.capacity() - cache.offset() > cache.capacity() / 4) cache.shrink_to_fit();
       prefix_cache_.insert(std::move(tokens), std::move(cache));
       prefix_bytes_ = prefix_cache_.bytes();
       prefix_entries_ = prefix_cache_.entries();
