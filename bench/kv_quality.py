@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Quality of the quantized KV cache: last-position logits of Pensieve with 8-bit and 4-bit KV
-against its float KV cache over long prompts (4k tokens by default), written as JSON.
+"""Quality of the quantized KV cache: last-position logits of Pensieve with quantized KV (8-bit
+and 4-bit in groups of 32, 4-bit in groups of 96 = one Phi-3 head row) against its float KV cache
+over long prompts (4k tokens by default), written as JSON.
 
-Model: a random-weight Phi-3 of tools/make_test_model.py (the mid preset by default). The float
-reference keeps keys and values in the activation dtype (float32 on the CPU). Per prompt and bit
-width: the largest absolute logit difference, the same relative to the largest |logit|, the
-KL divergence of the quantized run's softmax from the float one's, and whether the top token and
-the top-5 set agree.
+Model: a random-weight Phi-3 of tools/make_test_model.py — the mid preset with head_dim 96 as in
+Phi-3-mini (so that groups of 96 apply) by default, or --model DIR (e.g. the full-size one). The
+float reference keeps keys and values in the activation dtype (float32 on the CPU). Per prompt
+and format: the largest absolute logit difference, the same relative to the largest |logit|,
+the KL divergence of the quantized run's softmax from the float one's, and whether the top
+token and the top-5 set agree.
 """
 import argparse
 import json
@@ -25,12 +27,22 @@ sys.path.insert(0, str(ROOT / "tools"))
 import make_test_model  # noqa: E402
 
 
+# The mid preset's size with Phi-3-mini's head_dim (96): 1536 / 16 heads.
+HEAD_DIM_96 = {"hidden_size": 1536, "num_attention_heads": 16, "num_key_value_heads": 16}
+FORMATS = ((8, 32), (4, 32), (4, 96))  # (bits, group)
+
+
 def model_dir(preset, quant):
-    out = ROOT / "bench" / ".models" / f"{preset}-{quant}"
+    out = ROOT / "bench" / ".models" / f"{preset}-hd96-{quant}"
     if not (out / "config.json").exists():
-        print(f"kv_quality: building {preset} {quant} model in {out}", file=sys.stderr)
-        make_test_model.build(out, preset=preset, quant=quant)
+        print(f"kv_quality: building {preset} {quant} model (head_dim 96) in {out}", file=sys.stderr)
+        # Plain RoPE: the generated su factors are sized for the preset's own head_dim.
+        make_test_model.build(out, preset=preset, quant=quant, overrides=HEAD_DIM_96, rope="none")
     return out
+
+
+def format_name(bits, group):
+    return f"kv{bits}-g{group}"
 
 
 def random_prompt(tokenizer, tokens, seed):
@@ -43,7 +55,7 @@ def random_prompt(tokenizer, tokens, seed):
     return text
 
 
-def last_logits(binary, model, prompt, bits, env):
+def last_logits(binary, model, prompt, bits, group, env):
     with tempfile.TemporaryDirectory() as tmp:
         prompt_file = Path(tmp) / "prompt.txt"
         prompt_file.write_text(prompt)
@@ -51,7 +63,7 @@ def last_logits(binary, model, prompt, bits, env):
         cmd = [binary, "run", "-m", str(model), "--raw", "-n", "0", "--logits-out", str(out),
                "--prefill-chunk", "512"]
         if bits:
-            cmd += ["--kv-bits", str(bits)]
+            cmd += ["--kv-bits", str(bits), "--kv-group-size", str(group)]
         with prompt_file.open() as stdin:
             proc = subprocess.run(cmd, stdin=stdin, capture_output=True, text=True, env=env, timeout=3600)
         if proc.returncode != 0:
@@ -76,27 +88,31 @@ def compare(ref, got):
     }
 
 
-def measure(binary, preset="mid", quant="4bit-g64", tokens=4096, prompts=3, kernels=True):
-    model = model_dir(preset, quant)
+def measure(binary, preset="mid", quant="4bit-g64", tokens=4096, prompts=3, kernels=True, model=None,
+            formats=FORMATS):
+    name = str(model) if model else f"{preset} (head_dim 96) {quant}"
+    model = Path(model) if model else model_dir(preset, quant)
     tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
     env = dict(os.environ, PENSIEVE_CPU_KERNELS="1" if kernels else "0")
     runs = []
     for seed in range(prompts):
         prompt = random_prompt(tokenizer, tokens, seed)
-        ref = last_logits(binary, model, prompt, 0, env)
+        ref = last_logits(binary, model, prompt, 0, 0, env)
         entry = {"seed": seed, "prompt_tokens": len(tokenizer.encode(prompt).ids)}
-        for bits in (8, 4):
-            entry[f"kv{bits}"] = compare(ref, last_logits(binary, model, prompt, bits, env))
+        for bits, group in formats:
+            entry[format_name(bits, group)] = compare(ref, last_logits(binary, model, prompt, bits, group, env))
         runs.append(entry)
     summary = {}
-    for bits in (8, 4):
-        rows = [r[f"kv{bits}"] for r in runs]
-        summary[f"kv{bits}"] = {
+    for bits, group in formats:
+        rows = [r[format_name(bits, group)] for r in runs]
+        summary[format_name(bits, group)] = {
+            "bits_per_value": bits + 32 / group,  # float16 scale and bias per group
+            "max_abs_diff": max(r["max_abs_diff"] for r in rows),
             "max_relative_diff": max(r["relative_diff"] for r in rows),
             "mean_kl_divergence": float(np.mean([r["kl_divergence"] for r in rows])),
             "top1_agreement": sum(r["top1_agrees"] for r in rows) / len(rows),
         }
-    return {"model": f"{preset} {quant}", "reference": "float32 KV cache", "cpu_kernels": kernels,
+    return {"model": name, "reference": "float32 KV cache", "cpu_kernels": kernels,
             "prompt_tokens": tokens, "summary": summary, "runs": runs}
 
 
@@ -105,12 +121,13 @@ def main():
     ap.add_argument("--binary", default=str(ROOT / "build" / "pensieve"))
     ap.add_argument("--preset", default="mid")
     ap.add_argument("--quant", default="4bit-g64")
+    ap.add_argument("--model", help="model directory instead of the generated preset (head_dim must be 96)")
     ap.add_argument("--tokens", type=int, default=4096)
     ap.add_argument("--prompts", type=int, default=3)
     ap.add_argument("--mlx-ops", action="store_true", help="PENSIEVE_CPU_KERNELS=0 (MLX's own ops)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "kv_quality.json"))
     args = ap.parse_args()
-    result = measure(args.binary, args.preset, args.quant, args.tokens, args.prompts, not args.mlx_ops)
+    result = measure(args.binary, args.preset, args.quant, args.tokens, args.prompts, not args.mlx_ops, args.model)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -243,6 +243,16 @@ def tokenizer_bench(args):
     return json.loads(out.read_text())
 
 
+def kv_memory_bench(args):
+    """Bytes a position, KV size and peak RSS per KV format at 4k-128k (bench/kv_memory.py)."""
+    out = Path(args.out) / "kv_memory.json"
+    proc = subprocess.run([PY, ROOT / "bench" / "kv_memory.py", "--binary", args.binary, "--out", out],
+                          capture_output=True, text=True, timeout=args.timeout * 4)
+    if proc.returncode != 0 or not out.exists():
+        return {"error": proc.stderr[-2000:]}
+    return json.loads(out.read_text())
+
+
 def kv_quality_bench(args):
     """Logit difference of 8-bit and 4-bit KV caches against the float one (bench/kv_quality.py)."""
     out = Path(args.out) / "kv_quality.json"
@@ -284,6 +294,7 @@ def main():
     ap.add_argument("--llama-gen-tokens", type=int, default=128, help="llama-bench -n and Pensieve's -n")
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--kv-quality", action="store_true", help="also bench/kv_quality.py (4k-token prompts)")
+    ap.add_argument("--kv-memory", action="store_true", help="also bench/kv_memory.py (full size, 4k-128k contexts)")
     args = ap.parse_args()
     if bool(args.llama_bench) != bool(args.gguf):
         ap.error("--llama-bench and --gguf go together")
@@ -310,6 +321,8 @@ def main():
             result["decode_fraction_of_roofline"] = fraction_of(full["llama_cpp"]["pensieve_tg"])
     if args.kv_quality:
         result["kv_quality"] = kv_quality_bench(args)
+    if args.kv_memory:
+        result["kv_memory"] = kv_memory_bench(args)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     text = json.dumps(result, indent=2)
     (out_dir / f"bench-{stamp}.json").write_text(text)

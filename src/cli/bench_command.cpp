@@ -28,6 +28,7 @@ struct BenchOptions {
   int prefill_chunk = 512;
   int repeats = 1;
   int kv_bits = 0;
+  int kv_group_size = 32;
   int depth = 0;  // synthetic context positions in the cache before the prompt
   bool json = false;
 };
@@ -47,6 +48,7 @@ long peak_rss_bytes() {
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss * 1024L;  // Linux reports kilobytes
 }
+
 
 // Parameters as the unquantized model counts them (quantization packs, it does not remove).
 std::int64_t parameter_count(const model::ModelConfig& c) {
@@ -114,12 +116,14 @@ void print_table(const std::vector<std::vector<std::string>>& rows, const std::v
 // `room` more: a long context for measuring decode speed and memory without an N-token prefill.
 // One random chunk is encoded once and written over and over (the contents do not matter for
 // speed; the storage is real).
-model::KVCache synthetic_cache(const model::Phi3Model& model, int kv_bits, int depth, int room) {
+model::KVCache synthetic_cache(const model::Phi3Model& model, int kv_bits, int kv_group_size, int depth,
+                               int room) {
   namespace mx = mlx::core;
   const auto& c = model.config();
-  auto cache = model.make_cache(kv_bits);
+  auto cache = model.make_cache(kv_bits, kv_group_size);
   if (depth == 0) return cache;
   mx::clear_cache();  // buffers freed at load must not count towards the peak beside the KV
+  cache.reserve_hint(depth + room);  // one allocation of the final size, never a grow-by-copy
   const int chunk = std::min(depth, 1024);
   auto random = [&](uint64_t seed) {
     return mx::astype(mx::random::normal({1, c.num_key_value_heads, chunk, c.head_dim}, mx::float32, 0.0f, 1.0f,
@@ -138,10 +142,11 @@ model::KVCache synthetic_cache(const model::Phi3Model& model, int kv_bits, int d
     const int n = std::min(chunk, depth - done);
     const auto k = n == chunk ? keys : head(keys, n), v = n == chunk ? values : head(values, n);
     for (int layer = 0; layer < c.num_hidden_layers; ++layer) cache.append_encoded(layer, k, v);
-    if (done == 0) cache.reserve(depth + room);  // one allocation, not one per 256 positions
     mx::eval(cache.state());
     done += n;
   }
+  // The fill's chunks and MLX's cached free buffers go back to the system before the run.
+  mx::clear_cache();
   return cache;
 }
 
@@ -152,7 +157,7 @@ void bench(const BenchOptions& o) {
   auto tok = tokenizer::Tokenizer::from_directory(dir);
   auto model = model::Phi3Model::load(dir);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  engine::Generator generator(model, tok, o.kv_bits);
+  engine::Generator generator(model, tok, o.kv_bits, o.kv_group_size);
 
   // A fixed pseudo-random prompt of ordinary vocabulary ids (no control tokens).
   std::mt19937 rng(1234);
@@ -167,7 +172,7 @@ void bench(const BenchOptions& o) {
   std::vector<Run> runs;
   for (int r = 0; r < o.repeats; ++r) {
     // Each run starts from its own cache; a deep one is built (untimed) before the run.
-    auto result = o.depth > 0 ? generator.generate(req, synthetic_cache(model, o.kv_bits, o.depth,
+    auto result = o.depth > 0 ? generator.generate(req, synthetic_cache(model, o.kv_bits, o.kv_group_size, o.depth,
                                                                         o.prompt_tokens + o.gen_tokens),
                                                    o.depth)
                               : generator.generate(req);
@@ -186,7 +191,8 @@ void bench(const BenchOptions& o) {
 
   // What the cache of one run holds at its end, as the storage grows (steps of 256 positions).
   const std::size_t positions = static_cast<std::size_t>(o.depth + o.prompt_tokens + o.gen_tokens);
-  const std::size_t kv_bytes = (positions + 255) / 256 * 256 * model.kv_bytes_per_token(o.kv_bits);
+  const std::size_t kv_per_token = model.kv_bytes_per_token(o.kv_bits, o.kv_group_size);
+  const std::size_t kv_bytes = (positions + 255) / 256 * 256 * kv_per_token;
   if (o.json) {
     nlohmann::json out_runs = nlohmann::json::array();
     for (const auto& r : runs)
@@ -202,7 +208,7 @@ void bench(const BenchOptions& o) {
                           {"repeats", o.repeats},
                           {"kv_bits", o.kv_bits},
                           {"depth", o.depth},
-                          {"kv_bytes_per_token", model.kv_bytes_per_token(o.kv_bits)},
+                          {"kv_bytes_per_token", kv_per_token},
                           {"kv_bytes", kv_bytes},
                           {"load_seconds", load_s},
                           {"weight_bytes", model.weight_bytes()},
@@ -237,7 +243,7 @@ void bench(const BenchOptions& o) {
   char load[32];
   std::snprintf(load, sizeof load, "%.2f s", load_s);
   std::cout << "\nload " << load << ", context " << positions << " positions, KV "
-            << (o.kv_bits ? std::to_string(o.kv_bits) + "-bit " : std::string()) << human(static_cast<double>(kv_bytes), kBytes, 5, 1024)
+            << (o.kv_bits ? std::to_string(o.kv_bits) + "-bit g" + std::to_string(o.kv_group_size) + " " : std::string()) << human(static_cast<double>(kv_bytes), kBytes, 5, 1024)
             << ", peak memory "
             << human(static_cast<double>(mx::get_peak_memory()), kBytes, 5, 1024) << " (MLX), peak RSS "
             << human(static_cast<double>(peak_rss_bytes()), kBytes, 5, 1024) << ", " << o.repeats
@@ -254,8 +260,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-n,--gen-tokens", o->gen_tokens, "Tokens to generate (test tgN)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--prefill-chunk", o->prefill_chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("-r,--repeats", o->repeats, "Repetitions (table: mean ± sd; JSON: best)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--kv-bits", o->kv_bits, "KV cache storage: 8 or 4 bits (quantized, groups of 32); default: unquantized")
+  cmd->add_option("--kv-bits", o->kv_bits, "KV cache storage: 8 or 4 bits (quantized); default: unquantized")
       ->check(CLI::IsMember({4, 8}));
+  cmd->add_option("--kv-group-size", o->kv_group_size,
+                  "Quantization group of --kv-bits along head_dim (must divide it; 96 on Phi-3: 4.33 bits a value at 4 bits)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--depth", o->depth, "Positions of synthetic keys/values in the cache before the prompt (long-context decode)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--json", o->json, "One JSON object on stdout instead of the table");
@@ -266,7 +275,7 @@ void add_bench_command(CLI::App& app) {
       "  pensieve bench -m ~/models/phi3\n"
       "  pensieve bench -m ~/models/phi3 -p 1024 -n 256 -r 3\n"
       "  pensieve bench -m ~/models/phi3 --json > bench.json\n"
-      "  pensieve bench -m ~/models/phi3 --kv-bits 4 --depth 131071 -p 1 -n 4");
+      "  pensieve bench -m ~/models/phi3 --kv-bits 4 --kv-group-size 96 --depth 131072 -p 1 -n 16");
   cmd->callback([o] { bench(*o); });
 }
 

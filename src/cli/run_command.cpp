@@ -30,6 +30,7 @@ struct RunOptions {
   std::string ids_out;
   int prefill_chunk = 512;
   int kv_bits = 0;
+  int kv_group_size = 32;
 };
 
 std::optional<mlx::core::Dtype> parse_dtype(const std::string& name) {
@@ -68,7 +69,7 @@ void run(RunOptions o) {
   auto dir = resolve_model_dir(o.model);
   auto tok = tokenizer::Tokenizer::from_directory(dir);
   auto model = model::Phi3Model::load(dir, {parse_dtype(o.dtype)});
-  engine::Generator generator(model, tok, o.kv_bits);
+  engine::Generator generator(model, tok, o.kv_bits, o.kv_group_size);
   auto prompt = build_prompt(o, tok);
   if (!o.logits_out.empty()) write_json_file(o.logits_out, generator.last_logits(prompt, o.prefill_chunk));
 
@@ -112,7 +113,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--stop", opts->stop, "Stop string (repeatable); not included in the output");
   cmd->add_option("--dtype", opts->dtype, "Activation dtype: auto, float32, float16, bfloat16")->capture_default_str();
   cmd->add_option("--prefill-chunk", opts->prefill_chunk, "Prompt tokens per forward pass")->check(CLI::PositiveNumber);
-  cmd->add_option("--kv-bits", opts->kv_bits, "KV cache storage: 8 or 4 bits (quantized, groups of 32); default: unquantized")->check(CLI::IsMember({4, 8}));
+  cmd->add_option("--kv-bits", opts->kv_bits, "KV cache storage: 8 or 4 bits (quantized); default: unquantized")->check(CLI::IsMember({4, 8}));
+  cmd->add_option("--kv-group-size", opts->kv_group_size, "Quantization group of --kv-bits along head_dim (must divide it; 96 on Phi-3: 4.33 bits a value at 4 bits)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--logits-out", opts->logits_out, "Write the prompt's last-position logits as JSON")->group("");
   cmd->add_option("--ids-out", opts->ids_out, "Write the generated token ids as JSON")->group("");
   cmd->footer("Examples:\n"

@@ -103,8 +103,10 @@ void add_serve_command(CLI::App& app) {
       ->envname("PENSIEVE_KV_BUDGET_GB");
   cmd->add_option("--prefix-cache-gb", o->prefix_cache_gb, "KV memory kept for prefix reuse (default: a quarter of the KV budget)")
       ->envname("PENSIEVE_PREFIX_CACHE_GB");
-  cmd->add_option("--kv-bits", o->server.engine.kv_bits, "KV cache storage: 8 or 4 bits (quantized, groups of 32); default: unquantized")
+  cmd->add_option("--kv-bits", o->server.engine.kv_bits, "KV cache storage: 8 or 4 bits (quantized); default: unquantized")
       ->envname("PENSIEVE_KV_BITS")->check(CLI::IsMember({4, 8}));
+  cmd->add_option("--kv-group-size", o->server.engine.kv_group_size, "Quantization group of --kv-bits along head_dim (must divide it; 96 on Phi-3: 4.33 bits a value at 4 bits)")
+      ->envname("PENSIEVE_KV_GROUP_SIZE")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--max-body-mb", o->server.max_body_bytes, "Largest request body")
       ->envname("PENSIEVE_MAX_BODY_MB")
       ->transform([](std::string v) { return std::to_string(static_cast<std::size_t>(std::stod(v) * (1 << 20))); });

@@ -57,8 +57,9 @@ Engine::Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokeni
       eos_ids_(eos_ids_of(model, tokenizer)),
       prefix_cache_(0) {
   const auto& c = model.config();
-  model::KVCache(0, options_.kv_bits);  // rejects bits other than 0, 4 and 8 here, not per request
-  kv_bytes_per_token_ = model.kv_bytes_per_token(options_.kv_bits);
+  // Rejects bits other than 0, 4 and 8 or a group not dividing head_dim here, not per request.
+  model::KVCache::validate(options_.kv_bits, options_.kv_group_size, c.head_dim);
+  kv_bytes_per_token_ = model.kv_bytes_per_token(options_.kv_bits, options_.kv_group_size);
   if (options_.kv_budget_bytes == 0) {
     std::size_t avail = available_memory_bytes();
     options_.kv_budget_bytes = avail > 0 ? avail / 2 : (std::size_t{4} << 30);
@@ -175,13 +176,18 @@ void Engine::admit() {
     // An estimate larger than the whole budget still runs alone rather than never.
     if (!active_.empty() && kv_in_use_.load() + job.kv_estimate > budget) break;
     int cached = 0;
-    auto cache = model_.make_cache(options_.kv_bits);
+    auto cache = model_.make_cache(options_.kv_bits, options_.kv_group_size);
     if (auto hit = prefix_cache_.lookup(job.request.prompt)) {
       cache = std::move(hit->cache);
       cached = hit->tokens;
       prefix_hits_++;
       prefix_tokens_ += static_cast<std::uint64_t>(cached);
     }
+    // The prompt and the first stretch of generation allocated at once; growth past it never
+    // exceeds what was admitted against the budget (max_tokens is clamped at submit).
+    const int prompt_len = static_cast<int>(job.request.prompt.size());
+    cache.reserve_hint(prompt_len + std::min(job.request.max_tokens, model::KVCache::kGenerationReserve));
+    cache.limit_capacity(prompt_len + job.request.max_tokens);
     job.seq = std::make_unique<Sequence>(job.request, tokenizer_, eos_ids_, std::move(cache), cached);
     job.admitted = Clock::now();
     prompt_tokens_ += job.request.prompt.size();
@@ -327,6 +333,9 @@ void Engine::retire_finished() {
     if (seq.finish_reason() != FinishReason::cancelled) {
       auto& cache = seq.cache();
       std::vector<int32_t> tokens(seq.history().begin(), seq.history().begin() + cache.offset());
+      // Room reserved for generation that went unused is not kept, when it is worth a copy of the
+      // valid part (a long context's last 1024 positions are not).
+      if (cache.capacity() - cache.offset() > cache.capacity() / 4) cache.shrink_to_fit();
       prefix_cache_.insert(std::move(tokens), std::move(cache));
       prefix_bytes_ = prefix_cache_.bytes();
       prefix_entries_ = prefix_cache_.entries();

@@ -30,6 +30,7 @@ struct EngineOptions {
   int prefill_chunk = 256;
   int context_size = 0;               // 0 → the model's max_position_embeddings, capped by the budget
   int kv_bits = 0;                    // 8 or 4: quantized KV cache (model::KVCache); 0 → float
+  int kv_group_size = model::KVCache::kDefaultGroupSize;  // quantization group along head_dim
 };
 
 // Thrown by submit when the queue is full; the server answers 529 / 429 with Retry-After.

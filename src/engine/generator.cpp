@@ -35,13 +35,20 @@ mx::array prefill(const model::Phi3Model& model, const std::vector<int32_t>& tok
   }
 }
 
-Generator::Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, int kv_bits)
-    : model_(model), tokenizer_(tokenizer), eos_ids_(eos_ids_of(model, tokenizer)), kv_bits_(kv_bits) {
-  model::KVCache(0, kv_bits);  // rejects bits other than 0, 4 and 8 now rather than mid-request
+Generator::Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, int kv_bits,
+                     int kv_group_size)
+    : model_(model),
+      tokenizer_(tokenizer),
+      eos_ids_(eos_ids_of(model, tokenizer)),
+      kv_bits_(kv_bits),
+      kv_group_size_(kv_group_size) {
+  // Rejects bits other than 0, 4 and 8 or a group not dividing head_dim now, not mid-request.
+  model::KVCache::validate(kv_bits, kv_group_size, model.config().head_dim);
 }
 
 std::vector<float> Generator::last_logits(const std::vector<int32_t>& prompt, int prefill_chunk) const {
-  auto cache = model_.make_cache(kv_bits_);
+  auto cache = model_.make_cache(kv_bits_, kv_group_size_);
+  cache.reserve_hint(static_cast<int>(prompt.size()));
   auto logits = mx::astype(mx::reshape(prefill(model_, prompt, cache, prefill_chunk), {-1}), mx::float32);
   mx::eval(logits);
   const float* p = logits.data<float>();
@@ -49,13 +56,19 @@ std::vector<float> Generator::last_logits(const std::vector<int32_t>& prompt, in
 }
 
 GenerationResult Generator::generate(const GenerationRequest& req, const TextCallback& on_text) const {
-  return generate(req, model_.make_cache(kv_bits_), 0, on_text);
+  return generate(req, model_.make_cache(kv_bits_, kv_group_size_), 0, on_text);
 }
 
 GenerationResult Generator::generate(const GenerationRequest& req, model::KVCache cache, int cached,
                                      const TextCallback& on_text) const {
   req.sampling.validate(static_cast<std::size_t>(model_.config().vocab_size));
   GenerationResult result;
+  // Storage for the prompt and the first stretch of generation at once: no copies as a long
+  // prompt fills it; growth past it stops at prompt + max_tokens.
+  const int prompt_len = static_cast<int>(req.prompt.size());
+  const int max_tokens = std::max(0, req.max_tokens);
+  cache.reserve_hint(prompt_len + std::min(max_tokens, model::KVCache::kGenerationReserve));
+  cache.limit_capacity(prompt_len + max_tokens);
   Sequence seq(req, tokenizer_, eos_ids_, std::move(cache), cached);
   if (seq.finished()) return result;
 
@@ -85,7 +98,10 @@ GenerationResult Generator::generate(const GenerationRequest& req, model::KVCach
   };
 
   mx::array token = choose(logits);
-  mx::async_eval(token);
+  // The first token ends the prompt's time: evaluated here, so that no decode step has been
+  // queued (or partly run) inside it and the decode clock covers decode steps only.
+  mx::eval(token);
+  result.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   for (int produced = 0;; ++produced) {
     std::optional<mx::array> next;
     if (on_device && produced + 1 < req.max_tokens) {
@@ -93,7 +109,6 @@ GenerationResult Generator::generate(const GenerationRequest& req, model::KVCach
       mx::async_eval(*next);
     }
     const int32_t id = token.item<int32_t>();
-    if (produced == 0) result.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     emit(seq.accept(id));
     if (seq.finished()) break;
     token = next ? *next : choose(model_.forward(mx::reshape(token, {1, 1}), seq.cache()));

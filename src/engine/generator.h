@@ -37,8 +37,9 @@ mlx::core::array prefill(const model::Phi3Model& model, const std::vector<int32_
 
 class Generator {
  public:
-  // kv_bits: 0 (float KV cache), 8 or 4 (quantized, see model::KVCache).
-  Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, int kv_bits = 0);
+  // kv_bits: 0 (float KV cache), 8 or 4 (quantized in groups of kv_group_size, see model::KVCache).
+  Generator(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, int kv_bits = 0,
+            int kv_group_size = model::KVCache::kDefaultGroupSize);
 
   GenerationResult generate(const GenerationRequest& request, const TextCallback& on_text = {}) const;
   // The same from a cache that already holds the first `cached` prompt positions (benchmarks
@@ -54,6 +55,7 @@ class Generator {
   const tokenizer::Tokenizer& tokenizer_;
   std::vector<int32_t> eos_ids_;
   int kv_bits_;
+  int kv_group_size_;
 };
 
 }  // namespace pensieve::engine

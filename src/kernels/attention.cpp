@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "kernels/attention_cpu.h"
 #include "kernels/attention_primitive.h"
+#include "kernels/attention_quantize.h"
 
 namespace pensieve::kernels {
 
@@ -52,6 +53,18 @@ mx::array quantized_sdpa(const mx::array& q, const StoredKV& kv, float scale) {
   return repeats > 1 ? mx::reshape(out, {1, H, L, hd}) : out;
 }
 
+// Groups mx::quantized_matmul does not take (96): keys and values dequantized by MLX's ordinary
+// ops, then MLX's SDPA.
+mx::array dequantized_sdpa(const mx::array& q, const StoredKV& kv, float scale) {
+  auto part = [&](const mx::array& packed, const mx::array& scales, const mx::array& biases) {
+    return affine_dequantize_with_ops(valid_prefix(packed, kv.length), valid_prefix(scales, kv.length),
+                                      valid_prefix(biases, kv.length), kv.group_size, kv.bits, q.dtype());
+  };
+  return mx::fast::scaled_dot_product_attention(q, part(kv.keys, *kv.key_scales, *kv.key_biases),
+                                                part(kv.values, *kv.value_scales, *kv.value_biases), scale,
+                                                q.shape(2) > 1 ? "causal" : "");
+}
+
 }  // namespace
 
 mx::array attention_with_mlx_ops(const mx::array& q, const std::vector<StoredKV>& kv, float scale) {
@@ -61,8 +74,10 @@ mx::array attention_with_mlx_ops(const mx::array& q, const std::vector<StoredKV>
   for (int b = 0; b < B; ++b) {
     const auto& s = kv[static_cast<std::size_t>(b)];
     auto qb = B == 1 ? q : mx::slice(q, {b, 0, 0, 0}, {b + 1, H, L, hd});
-    if (s.bits > 0)
+    if (s.bits > 0 && mlx_quantize_supports_group(s.group_size))
       outs.push_back(quantized_sdpa(qb, s, scale));
+    else if (s.bits > 0)
+      outs.push_back(dequantized_sdpa(qb, s, scale));
     else
       outs.push_back(mx::fast::scaled_dot_product_attention(qb, valid_prefix(s.keys, s.length),
                                                             valid_prefix(s.values, s.length), scale,

@@ -16,6 +16,7 @@ namespace detail {
 AttentionTaskFn portable_attention_task() { return &attention_portable::attention_task; }
 #ifndef PENSIEVE_X86_KERNELS
 AttentionTaskFn avx2_attention_task() { return nullptr; }
+AttentionTaskFn avx512_attention_task() { return nullptr; }
 #endif
 }  // namespace detail
 
@@ -33,12 +34,35 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
+detail::AttentionTaskFn task_for(AttentionIsa isa) {
+  switch (isa) {
+    case AttentionIsa::avx512: return detail::avx512_attention_task();
+    case AttentionIsa::avx2: return detail::avx2_attention_task();
+    case AttentionIsa::portable: break;
+  }
+  return detail::portable_attention_task();
+}
+
 }  // namespace
 
+std::vector<AttentionIsa> available_attention_isas() {
+  std::vector<AttentionIsa> out{AttentionIsa::portable};
+  if (detail::avx2_attention_task() && cpu_has_avx2_fma()) out.push_back(AttentionIsa::avx2);
+  if (detail::avx512_attention_task() && cpu_has_avx512()) out.push_back(AttentionIsa::avx512);
+  return out;
+}
+
 AttentionIsa best_attention_isa() {
-  static const AttentionIsa isa = detail::avx2_attention_task() && cpu_has_avx2_fma()
-                                      ? AttentionIsa::avx2
-                                      : AttentionIsa::portable;
+  static const AttentionIsa isa = available_attention_isas().back();
   return isa;
 }
 
@@ -54,7 +78,7 @@ void attention_cpu(const AttentionProblem& p, AttentionIsa isa) {
     throw Error("attention_cpu: unsupported heads, head_dim, bits or group size");
   if (static_cast<int>(p.sequences.size()) != p.batch) throw Error("attention_cpu: one sequence per batch row");
   if (p.batch == 0 || p.queries == 0) return;
-  detail::AttentionTaskFn task = isa == AttentionIsa::avx2 ? detail::avx2_attention_task() : nullptr;
+  detail::AttentionTaskFn task = task_for(isa);
   if (!task) task = detail::portable_attention_task();
 
   const detail::AttentionShape shape{p.q,          p.out,      p.sequences.data(), p.batch,

@@ -11,8 +11,10 @@
 
 namespace pensieve::kernels {
 
-enum class AttentionIsa { portable, avx2 };
+enum class AttentionIsa { portable, avx2, avx512 };
 AttentionIsa best_attention_isa();
+// Every variant this build has and this CPU runs, portable first (tests compare them).
+std::vector<AttentionIsa> available_attention_isas();
 
 struct AttentionProblem {
   const float* q = nullptr;  // [B, heads, L, head_dim], row-contiguous

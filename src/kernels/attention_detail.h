@@ -45,7 +45,8 @@ using AttentionTaskFn = void (*)(const AttentionShape& s, int b, int kv_head, in
                                  float* scratch);
 
 AttentionTaskFn portable_attention_task();
-AttentionTaskFn avx2_attention_task();  // null where the build has no AVX2 variant
+AttentionTaskFn avx2_attention_task();    // null where the build has no AVX2 variant
+AttentionTaskFn avx512_attention_task();  // null where the build has no AVX-512 variant
 
 }  // namespace detail
 }  // namespace pensieve::kernels

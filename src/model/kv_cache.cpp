@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "kernels/attention_quantize.h"
 
 namespace pensieve::model {
 namespace mx = mlx::core;
@@ -18,8 +19,21 @@ mx::array head(const mx::array& a, int length) {
 
 }  // namespace
 
-KVCache::KVCache(int num_layers, int kv_bits, int step) : layers_(num_layers), bits_(kv_bits), step_(step) {
+KVCache::KVCache(int num_layers, int kv_bits, int group_size, int step)
+    : layers_(num_layers), bits_(kv_bits), group_size_(group_size), step_(step) {
+  validate(kv_bits, group_size, 0);
+}
+
+void KVCache::validate(int kv_bits, int group_size, int head_dim) {
   if (kv_bits != 0 && kv_bits != 4 && kv_bits != 8) throw Error("KV cache bits must be 4 or 8 (or unset for float)");
+  if (kv_bits == 0) return;
+  // Whole 32-bit words per group keep every group byte-aligned for the CPU kernel.
+  if (group_size <= 0 || (group_size * kv_bits) % 32 != 0)
+    throw Error("KV cache group size " + std::to_string(group_size) + " must be a positive multiple of " +
+                std::to_string(32 / kv_bits) + " at " + std::to_string(kv_bits) + " bits");
+  if (head_dim > 0 && head_dim % group_size != 0)
+    throw Error("KV cache group size " + std::to_string(group_size) + " must divide the model's head_dim " +
+                std::to_string(head_dim));
 }
 
 int KVCache::capacity() const {
@@ -28,16 +42,21 @@ int KVCache::capacity() const {
 
 std::vector<mx::array> KVCache::encode(const mx::array& x) const {
   if (bits_ == 0) return {x};
-  if (x.shape(3) % kGroupSize != 0)
-    throw Error("a quantized KV cache needs head_dim a multiple of " + std::to_string(kGroupSize));
-  auto parts = mx::quantize(x, kGroupSize, bits_);
+  validate(bits_, group_size_, x.shape(3));
+  if (!kernels::mlx_quantize_supports_group(group_size_))
+    return kernels::affine_quantize_with_ops(x, group_size_, bits_, mx::float16);
+  auto parts = mx::quantize(x, group_size_, bits_);
   return {parts[0], mx::astype(parts[1], mx::float16), mx::astype(parts[2], mx::float16)};
 }
 
 void KVCache::grow(Layer& l, int needed) {
   const int have = l.keys[0].shape(2);
   if (needed <= have) return;
-  const int target = (needed + step_ - 1) / step_ * step_;
+  // The hinted size at once; past it, half as much again each time (amortised copying, and a
+  // smaller transient than doubling: old and new buffers coexist while the valid part is copied).
+  int wanted = std::max({needed, hint_, have + have / 2});
+  if (limit_ > 0) wanted = std::min(wanted, std::max(needed, limit_));
+  const int target = (wanted + step_ - 1) / step_ * step_;
   for (auto* parts : {&l.keys, &l.values})
     for (auto& a : *parts) {
       auto room = mx::zeros(with_length(a, target - offset_), a.dtype());
@@ -75,7 +94,7 @@ kernels::StoredKV KVCache::update(int layer, const mx::array& k, const mx::array
 }
 
 kernels::StoredKV KVCache::stored(const Layer& l, int length) const {
-  kernels::StoredKV s{l.keys[0], l.values[0], {}, {}, {}, {}, length, bits_, bits_ ? kGroupSize : 0};
+  kernels::StoredKV s{l.keys[0], l.values[0], {}, {}, {}, {}, length, bits_, bits_ ? group_size_ : 0};
   if (bits_) {
     s.key_scales = l.keys[1];
     s.key_biases = l.keys[2];
@@ -85,11 +104,13 @@ kernels::StoredKV KVCache::stored(const Layer& l, int length) const {
   return s;
 }
 
-void KVCache::reserve(int positions) {
-  for (auto& l : layers_) {
-    if (l.keys.empty()) throw Error("KV cache reserve before the first update");
-    grow(l, positions);
-  }
+void KVCache::shrink_to_fit() {
+  const int keep = std::max(step_, (offset_ + step_ - 1) / step_ * step_);
+  if (capacity() <= keep) return;
+  for (auto& l : layers_)
+    for (auto* parts : {&l.keys, &l.values})
+      for (auto& a : *parts) a = mx::contiguous(head(a, keep));
+  mx::eval(state());
 }
 
 void KVCache::trim(int n) {
@@ -112,11 +133,11 @@ std::size_t KVCache::nbytes() const {
   return total;
 }
 
-std::size_t KVCache::bytes_per_position(int kv_heads, int head_dim, mx::Dtype dtype, int kv_bits) {
+std::size_t KVCache::bytes_per_position(int kv_heads, int head_dim, mx::Dtype dtype, int kv_bits, int group_size) {
   const std::size_t values = static_cast<std::size_t>(kv_heads) * static_cast<std::size_t>(head_dim);
   if (kv_bits == 0) return 2 * values * mx::size_of(dtype);
   const std::size_t packed = values * static_cast<std::size_t>(kv_bits) / 8;
-  const std::size_t scales = values / kGroupSize * 2 * mx::size_of(mx::float16);  // scale + bias
+  const std::size_t scales = values / static_cast<std::size_t>(group_size) * 2 * mx::size_of(mx::float16);  // scale + bias
   return 2 * (packed + scales);
 }
 

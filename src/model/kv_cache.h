@@ -1,11 +1,14 @@
 #pragma once
-// Per-sequence key/value cache. Storage grows in steps of `step` positions (one reallocation per
-// step, not per token); update writes the new positions in place and returns the whole stored
-// buffers with their valid length, which the attention kernel reads directly.
+// Per-sequence key/value cache. Storage is allocated once for the expected length when it is
+// known (reserve_hint: the prompt plus some generation), and past it grows geometrically (by half,
+// in multiples of `step` positions, up to limit_capacity), so a long prompt costs one allocation
+// or a few copies, never one per chunk; update writes the new positions in place and returns the
+// whole stored buffers with their valid length, which the attention kernel reads directly.
 //
 // With kv_bits 8 or 4, keys and values are stored affine-quantized like mlx-lm's
-// QuantizedKVCache (mx::quantize of each appended chunk, groups of 32 along head_dim), with the
-// scales and biases kept in float16: that halves their share of the storage against float32.
+// QuantizedKVCache (groups of group_size along head_dim: mx::quantize for 32/64/128, the same
+// layout through MLX's ordinary ops for other groups such as 96 = a whole Phi-3 head row), with
+// the scales and biases kept in float16: that halves their share of the storage against float32.
 #include <cstddef>
 #include <vector>
 
@@ -17,10 +20,17 @@ namespace pensieve::model {
 
 class KVCache {
  public:
-  static constexpr int kGroupSize = 32;  // head_dim 96 (Phi-3) rules out 64
+  // mlx-lm's group; with head_dim 96 (Phi-3) the other choice is 96 (whole rows, fewer bits).
+  static constexpr int kDefaultGroupSize = 32;
+  // Generated positions reserved with a prompt: a request's max_tokens is often far more than
+  // it uses (or unset: the whole context), so storage past this grows as it is needed.
+  static constexpr int kGenerationReserve = 1024;
 
-  // kv_bits: 0 (keys and values stored in their own dtype), 8 or 4.
-  explicit KVCache(int num_layers, int kv_bits = 0, int step = 256);
+  // kv_bits: 0 (keys and values stored in their own dtype), 8 or 4; group_size: quantization
+  // group along head_dim (ignored for kv_bits 0; must divide head_dim, checked on first update).
+  explicit KVCache(int num_layers, int kv_bits = 0, int group_size = kDefaultGroupSize, int step = 256);
+  // Throws pensieve::Error for bits other than 0/4/8 or a group that cannot divide head_dim.
+  static void validate(int kv_bits, int group_size, int head_dim);
 
   // k, v: [B, kv_heads, L, head_dim] for positions offset()..offset()+L-1 of `layer`.
   // Returns all keys and values of the layer so far. Each layer is updated once per pass;
@@ -32,11 +42,18 @@ class KVCache {
   // update() with keys and values already in the stored form (synthetic fills for benchmarks).
   kernels::StoredKV append_encoded(int layer, const std::vector<mlx::core::array>& keys,
                                    const std::vector<mlx::core::array>& values);
-  // Grows every layer's storage to hold at least `positions` without further reallocation (the
-  // layers must have been updated once, so their shapes are known).
-  void reserve(int positions);
+  // The storage to allocate at the first update (or the next growth): room for `positions` at
+  // once instead of growing towards it.
+  void reserve_hint(int positions) { hint_ = positions; }
+  // Geometric growth stops at `positions` (the most the sequence was admitted for), 0: no limit.
+  void limit_capacity(int positions) { limit_ = positions; }
+
+  // Drops reserved room past the valid positions (rounded up to `step`): one copy of the valid
+  // part, before a finished sequence's cache is kept for reuse.
+  void shrink_to_fit();
 
   int bits() const { return bits_; }
+  int group_size() const { return group_size_; }
   int offset() const { return offset_; }
   int capacity() const;
   // Drops the last n positions (prefix reuse, speculative rollback).
@@ -47,7 +64,8 @@ class KVCache {
   std::size_t nbytes() const;
 
   // Bytes one position takes in one layer's keys plus values.
-  static std::size_t bytes_per_position(int kv_heads, int head_dim, mlx::core::Dtype dtype, int kv_bits);
+  static std::size_t bytes_per_position(int kv_heads, int head_dim, mlx::core::Dtype dtype, int kv_bits,
+                                        int group_size = kDefaultGroupSize);
 
  private:
   struct Layer {
@@ -58,7 +76,10 @@ class KVCache {
 
   std::vector<Layer> layers_;
   int bits_;
+  int group_size_;
   int step_;
+  int hint_ = 0;
+  int limit_ = 0;
   int offset_ = 0;
 };
 

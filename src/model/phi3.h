@@ -38,12 +38,16 @@ class Phi3Model {
   mlx::core::array forward(const mlx::core::array& tokens, std::span<KVCache* const> caches,
                            bool last_only = true) const;
 
-  // kv_bits: 0 (float keys and values), 8 or 4 (quantized, see KVCache).
-  KVCache make_cache(int kv_bits = 0) const { return KVCache(config_.num_hidden_layers, kv_bits); }
+  // kv_bits: 0 (float keys and values), 8 or 4 (quantized in groups of kv_group_size along
+  // head_dim, see KVCache); the group must divide head_dim.
+  KVCache make_cache(int kv_bits = 0, int kv_group_size = KVCache::kDefaultGroupSize) const {
+    KVCache::validate(kv_bits, kv_group_size, config_.head_dim);
+    return KVCache(config_.num_hidden_layers, kv_bits, kv_group_size);
+  }
   // KV bytes one position of a sequence takes over all layers.
-  std::size_t kv_bytes_per_token(int kv_bits = 0) const {
-    return config_.num_hidden_layers *
-           KVCache::bytes_per_position(config_.num_key_value_heads, config_.head_dim, dtype_, kv_bits);
+  std::size_t kv_bytes_per_token(int kv_bits = 0, int kv_group_size = KVCache::kDefaultGroupSize) const {
+    return config_.num_hidden_layers * KVCache::bytes_per_position(config_.num_key_value_heads, config_.head_dim,
+                                                                   dtype_, kv_bits, kv_group_size);
   }
   const ModelConfig& config() const { return config_; }
   mlx::core::Dtype dtype() const { return dtype_; }

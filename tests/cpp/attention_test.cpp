@@ -1,5 +1,6 @@
 // The CPU attention kernel against MLX's own scaled_dot_product_attention (float keys and values)
-// and against MLX's dequantize (quantized ones), through the KV cache that feeds it.
+// and against MLX's dequantize (quantized ones), through the KV cache that feeds it; groups MLX
+// does not take (96) against the MLX-ops dequantizer, itself checked against mx::dequantize.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,8 +8,10 @@
 
 #include <mlx/mlx.h>
 
+#include "common/error.h"
 #include "kernels/attention.h"
 #include "kernels/attention_cpu.h"
+#include "kernels/attention_quantize.h"
 #include "model/kv_cache.h"
 
 namespace {
@@ -39,11 +42,12 @@ struct Sequence {
   StoredKV stored;
 };
 
-Sequence make_sequence(const Shape& s, int prefix, int L, int bits, uint64_t seed) {
+Sequence make_sequence(const Shape& s, int prefix, int L, int bits, uint64_t seed,
+                       int group = KVCache::kDefaultGroupSize) {
   const int T = prefix + L;
   auto k = randn({1, s.kv_heads, T, s.head_dim}, seed);
   auto v = randn({1, s.kv_heads, T, s.head_dim}, seed + 1);
-  KVCache cache(1, bits);
+  KVCache cache(1, bits, group);
   auto part = [&](const mx::array& a, int start, int end) {
     return mx::slice(a, {0, 0, start, 0}, {1, s.kv_heads, end, s.head_dim});
   };
@@ -65,14 +69,18 @@ mx::array reference(const mx::array& q, const std::vector<mx::array>& keys, cons
   return mx::reshape(mx::transpose(mx::concatenate(outs, 0), {0, 2, 1, 3}), {B, L, H * hd});
 }
 
-// Keys or values as the quantized cache holds them, dequantized by MLX.
+// Keys or values as the quantized cache holds them, dequantized by MLX (its ops for groups
+// mx::dequantize does not take).
 mx::array dequantized(const mx::array& packed, const mx::array& scales, const mx::array& biases, int length,
-                      int bits) {
+                      int bits, int group) {
   auto head = [&](const mx::array& a) {
     return mx::astype(mx::slice(a, {0, 0, 0, 0}, {a.shape(0), a.shape(1), length, a.shape(3)}),
                       a.dtype() == mx::uint32 ? mx::uint32 : mx::float32);
   };
-  return mx::dequantize(head(packed), head(scales), head(biases), KVCache::kGroupSize, bits);
+  if (!pensieve::kernels::mlx_quantize_supports_group(group))
+    return pensieve::kernels::affine_dequantize_with_ops(head(packed), head(scales), head(biases), group, bits,
+                                                         mx::float32);
+  return mx::dequantize(head(packed), head(scales), head(biases), group, bits);
 }
 
 struct Case {
@@ -81,24 +89,25 @@ struct Case {
   int L;
 };
 
-void check(const Case& c, int bits, float tolerance) {
+void check(const Case& c, int bits, float tolerance, int group = KVCache::kDefaultGroupSize) {
   SCOPED_TRACE(::testing::Message() << "heads " << c.shape.heads << "/" << c.shape.kv_heads << " L " << c.L
-                                    << " bits " << bits << " first prefix " << c.prefixes[0]);
+                                    << " bits " << bits << " group " << group << " first prefix " << c.prefixes[0]);
   const int B = static_cast<int>(c.prefixes.size());
   std::vector<Sequence> seqs;
   std::vector<StoredKV> stored;
   std::vector<mx::array> keys, values;
   for (int b = 0; b < B; ++b) {
-    seqs.push_back(make_sequence(c.shape, c.prefixes[b], c.L, bits, 100 + 7 * b));
+    seqs.push_back(make_sequence(c.shape, c.prefixes[b], c.L, bits, 100 + 7 * b, group));
     const auto& s = seqs.back();
     stored.push_back(s.stored);
     if (bits == 0) {
       keys.push_back(s.keys);
       values.push_back(s.values);
     } else {
-      keys.push_back(dequantized(s.stored.keys, *s.stored.key_scales, *s.stored.key_biases, s.stored.length, bits));
-      values.push_back(
-          dequantized(s.stored.values, *s.stored.value_scales, *s.stored.value_biases, s.stored.length, bits));
+      keys.push_back(
+          dequantized(s.stored.keys, *s.stored.key_scales, *s.stored.key_biases, s.stored.length, bits, group));
+      values.push_back(dequantized(s.stored.values, *s.stored.value_scales, *s.stored.value_biases,
+                                   s.stored.length, bits, group));
     }
   }
   auto q = randn({B, c.shape.heads, c.L, c.shape.head_dim}, 7);
@@ -139,25 +148,106 @@ TEST(Attention, FourBitCacheMatchesMlxDequantize) {
   for (const auto& c : kCases) check(c, 4, 2e-5f);
 }
 
-TEST(Attention, PortableAndBestIsaAgree) {
+// Head rows as whole groups (96 = Phi-3's head_dim: 4.33 bits a value at 4 bits), through the
+// CPU kernel and through the MLX-ops fallback (dequantize, then MLX's SDPA).
+const std::vector<Case> kWholeRowCases = {
+    {{32, 32, 96}, {299}, 1},           // Phi-3-mini heads, decode at 300
+    {{32, 32, 96}, {130}, 70},          // chunk crossing several blocks
+    {{6, 6, 96}, {0, 5, 64, 300}, 1},   // batched decode, different lengths
+    {{8, 2, 96}, {100}, 37},            // GQA chunk at an offset
+    {{4, 4, 96}, {4999}, 1},            // long context
+};
+
+TEST(Attention, WholeRowGroupsMatchMlxOpsDequantize) {
+  // Float32 rounding over 5000 keys, whose average output is ~70x smaller than a value: up to
+  // ~6e-5 of the largest output where AVX-512's decode path sums p·scale·(1 + code/2^bits) and
+  // p·(bias − scale) apart (still far below the float16 scales' own rounding, ~5e-4).
+  for (const auto& c : kWholeRowCases) {
+    check(c, 8, 1e-4f, 96);
+    check(c, 4, 1e-4f, 96);
+  }
+  check({{4, 4, 64}, {200}, 1}, 4, 2e-5f, 64);
+}
+
+TEST(Attention, FallbackIsUsedOffTheCpuKernel) {
+  // Off the kernel (float16 queries), the whole-row form still runs, through MLX's ops.
+  auto seq = make_sequence({4, 4, 96}, 40, 1, 4, 9, 96);
+  auto q = randn({1, 4, 1, 96}, 10);
+  EXPECT_FALSE(pensieve::kernels::attention_uses_cpu_kernel(mx::astype(q, mx::float16), {seq.stored}));
+  auto got = pensieve::kernels::attention(mx::astype(q, mx::float16), {seq.stored}, 0.1f);
+  auto want = pensieve::kernels::attention(q, {seq.stored}, 0.1f);
+  EXPECT_LT(relative_difference(mx::astype(got, mx::float32), want), 5e-3f);
+}
+
+TEST(QuantizeWithOps, DequantizeMatchesMlxDequantize) {
   using namespace pensieve::kernels;
-  const Shape s{8, 2, 96};
-  for (int bits : {0, 8, 4}) {
-    auto seq = make_sequence(s, 150, 20, bits, 3);
-    auto q = randn({1, s.heads, 20, s.head_dim}, 5);
+  auto x = randn({2, 3, 17, 128}, 21);
+  for (int bits : {8, 4})
+    for (int group : {32, 64, 128}) {
+      auto q = mx::quantize(x, group, bits);
+      auto want = mx::dequantize(q[0], q[1], q[2], group, bits);
+      auto got = affine_dequantize_with_ops(q[0], q[1], q[2], group, bits, mx::float32);
+      EXPECT_LT(max_abs(mx::subtract(got, want)), 1e-6f) << bits << " bits, group " << group;
+    }
+}
+
+TEST(QuantizeWithOps, PackingIsMlxsAndRoundTripIsWithinHalfAStep) {
+  using namespace pensieve::kernels;
+  auto x = mx::multiply(randn({1, 4, 33, 96}, 22), mx::array(3.0f));
+  for (int bits : {8, 4})
+    for (int group : {32, 96}) {
+      auto q = affine_quantize_with_ops(x, group, bits, mx::float16);
+      ASSERT_EQ(q[0].shape(-1), 96 * bits / 32);
+      ASSERT_EQ(q[1].shape(-1), 96 / group);
+      auto back = affine_dequantize_with_ops(q[0], q[1], q[2], group, bits, mx::float32);
+      if (group == 32) {  // MLX reads the same words
+        auto mlx = mx::dequantize(q[0], mx::astype(q[1], mx::float32), mx::astype(q[2], mx::float32), group, bits);
+        EXPECT_LT(max_abs(mx::subtract(back, mlx)), 1e-5f);
+      }
+      // Every value within half a step (scale/2) of the original, plus float16 rounding of the bias.
+      auto step = mx::repeat(mx::astype(q[1], mx::float32), group, -1);
+      auto bias = mx::repeat(mx::abs(mx::astype(q[2], mx::float32)), group, -1);
+      auto excess = mx::subtract(mx::abs(mx::subtract(back, x)),
+                                 mx::add(mx::multiply(step, mx::array(0.5f)), mx::multiply(bias, mx::array(1e-3f))));
+      EXPECT_LE(mx::max(excess).item<float>(), 1e-5f) << bits << " bits, group " << group;
+    }
+}
+
+TEST(Attention, AllIsasAgree) {
+  using namespace pensieve::kernels;
+  struct IsaCase {
+    Shape s;
+    int prefix, L, bits, group;
+  };
+  // Prompt chunks (the block kernel) and one-row decode (AVX-512's own path), every format.
+  std::vector<IsaCase> cases;
+  for (int bits : {0, 8, 4})
+    for (int group : {32, 96}) {
+      if (bits == 0 && group == 96) continue;
+      cases.push_back({{8, 2, 96}, 150, 20, bits, group});
+      cases.push_back({{6, 6, 96}, 333, 1, bits, group});
+      cases.push_back({{4, 4, 64}, 70, 1, bits, 32});
+      cases.push_back({{4, 4, 32}, 5, 1, bits, 32});
+      cases.push_back({{2, 2, 128}, 129, 1, bits, 32});
+    }
+  for (const auto& c : cases) {
+    const Shape& s = c.s;
+    auto seq = make_sequence(s, c.prefix, c.L, c.bits, 3, c.group);
+    auto q = randn({1, s.heads, c.L, s.head_dim}, 5);
     mx::eval(q);
     AttentionProblem p;
     p.q = q.data<float>();
     p.batch = 1;
     p.heads = s.heads;
     p.kv_heads = s.kv_heads;
-    p.queries = 20;
+    p.queries = c.L;
     p.head_dim = s.head_dim;
     p.scale = 0.1f;
-    p.bits = bits;
+    p.bits = c.bits;
+    p.group_size = c.group;
     AttentionSequence a;
-    a.length = 170;
-    a.offset = 150;
+    a.length = c.prefix + c.L;
+    a.offset = c.prefix;
     auto rows = [&](const mx::array& d, const std::optional<mx::array>& sc, const std::optional<mx::array>& bi) {
       KvRows r;
       r.data = d.data<void>();
@@ -169,12 +259,18 @@ TEST(Attention, PortableAndBestIsaAgree) {
     a.keys = rows(seq.stored.keys, seq.stored.key_scales, seq.stored.key_biases);
     a.values = rows(seq.stored.values, seq.stored.value_scales, seq.stored.value_biases);
     p.sequences = {a};
-    std::vector<float> portable(20 * 8 * 96), best(portable.size());
+    const std::size_t n = static_cast<std::size_t>(c.L) * s.heads * s.head_dim;
+    std::vector<float> portable(n);
     p.out = portable.data();
     attention_cpu(p, AttentionIsa::portable);
-    p.out = best.data();
-    attention_cpu(p, best_attention_isa());
-    for (std::size_t i = 0; i < best.size(); ++i) ASSERT_NEAR(best[i], portable[i], 1e-5f) << "bits " << bits;
+    for (AttentionIsa isa : available_attention_isas()) {
+      std::vector<float> got(n);
+      p.out = got.data();
+      attention_cpu(p, isa);
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_NEAR(got[i], portable[i], 1e-5f) << "isa " << static_cast<int>(isa) << " bits " << c.bits << " group "
+                                                << c.group << " head_dim " << s.head_dim << " L " << c.L;
+    }
   }
 }
 
@@ -201,18 +297,67 @@ TEST(KVCacheQuantized, TrimThenRewriteMatchesFreshCache) {
 
 TEST(KVCacheQuantized, NbytesIsTheStorage) {
   const int layers = 3, kv_heads = 4, head_dim = 96;
-  for (int bits : {0, 8, 4}) {
-    KVCache cache(layers, bits);
-    auto k = randn({1, kv_heads, 5, head_dim}, 1);
-    for (int l = 0; l < layers; ++l) cache.update(l, k, k);
-    mx::eval(cache.state());
-    ASSERT_EQ(cache.capacity(), 256);
-    // Packed values: head_dim*bits/8 bytes a row; scales and biases: float16 per group of 32.
-    const std::size_t row = bits == 0 ? head_dim * 4 : head_dim * bits / 8 + head_dim / 32 * 2 * 2;
-    const std::size_t expected = static_cast<std::size_t>(layers) * 2 * kv_heads * 256 * row;
-    EXPECT_EQ(cache.nbytes(), expected) << "bits " << bits;
-    EXPECT_EQ(KVCache::bytes_per_position(kv_heads, head_dim, mx::float32, bits) * layers * 256, expected);
+  for (int bits : {0, 8, 4})
+    for (int group : {32, 96}) {
+      KVCache cache(layers, bits, group);
+      auto k = randn({1, kv_heads, 5, head_dim}, 1);
+      for (int l = 0; l < layers; ++l) cache.update(l, k, k);
+      mx::eval(cache.state());
+      ASSERT_EQ(cache.capacity(), 256);
+      // Packed values: head_dim*bits/8 bytes a row; scales and biases: float16 per group.
+      const std::size_t row = bits == 0 ? head_dim * 4 : head_dim * bits / 8 + head_dim / group * 2 * 2;
+      const std::size_t expected = static_cast<std::size_t>(layers) * 2 * kv_heads * 256 * row;
+      EXPECT_EQ(cache.nbytes(), expected) << "bits " << bits;
+      EXPECT_EQ(KVCache::bytes_per_position(kv_heads, head_dim, mx::float32, bits, group) * layers * 256, expected);
+    }
+  // 4 bits with one group a Phi-3 head row: 4 + 32/96 bits a value.
+  EXPECT_EQ(KVCache::bytes_per_position(32, 96, mx::float32, 4, 96) * 32, 106496u);
+}
+
+TEST(KVCacheGrowth, HintAllocatesOnceAndGrowthIsGeometric) {
+  auto chunk = randn({1, 2, 64, 32}, 31);
+  KVCache hinted(1, 4, 32);
+  hinted.reserve_hint(1000);
+  std::vector<int> capacities;
+  for (int i = 0; i < 15; ++i) {
+    hinted.update(0, chunk, chunk);
+    capacities.push_back(hinted.capacity());
   }
+  EXPECT_EQ(capacities.front(), 1024);  // the hint, in steps of 256
+  EXPECT_EQ(capacities.back(), 1024);   // 960 positions: never grew
+  KVCache plain(1, 0);
+  std::vector<int> grown;
+  for (int i = 0; i < 40; ++i) {
+    plain.update(0, chunk, chunk);
+    if (grown.empty() || plain.capacity() != grown.back()) grown.push_back(plain.capacity());
+  }
+  // 2560 positions: × 1.5 each time, in steps of 256.
+  EXPECT_EQ(grown, (std::vector<int>{256, 512, 768, 1280, 2048, 3072}));
+  const int last = grown.back();
+  // The stored keys survive every growth.
+  auto keys = mx::slice(plain.state()[0], {0, 0, 2496, 0}, {1, 2, 2560, 32});
+  EXPECT_EQ(max_abs(mx::subtract(keys, chunk)), 0.0f);
+  EXPECT_GT(last, 2560);
+  plain.shrink_to_fit();
+  EXPECT_EQ(plain.capacity(), 2560);
+  keys = mx::slice(plain.state()[0], {0, 0, 2496, 0}, {1, 2, 2560, 32});
+  EXPECT_EQ(max_abs(mx::subtract(keys, chunk)), 0.0f);
+  // Growth stops at the limit (then only what is needed).
+  KVCache limited(1, 0);
+  limited.reserve_hint(300);
+  limited.limit_capacity(700);
+  for (int i = 0; i < 11; ++i) limited.update(0, chunk, chunk);  // 704 positions
+  EXPECT_EQ(limited.capacity(), 768);  // 512 → 768 (the limit, 700, in steps of 256)
+}
+
+TEST(KVCacheGrowth, GroupMustDivideHeadDim) {
+  EXPECT_THROW(KVCache::validate(4, 64, 96), pensieve::Error);
+  EXPECT_THROW(KVCache::validate(4, 4, 96), pensieve::Error);  // not whole 32-bit words
+  EXPECT_NO_THROW(KVCache::validate(4, 96, 96));
+  EXPECT_NO_THROW(KVCache::validate(8, 32, 96));
+  KVCache cache(1, 4, 64);
+  auto k = randn({1, 2, 3, 96}, 1);
+  EXPECT_THROW(cache.update(0, k, k), pensieve::Error);
 }
 
 }  // namespace

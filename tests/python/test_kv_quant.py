@@ -13,6 +13,11 @@ much can cross a rounding boundary and move by a whole quantization step, which 
 fifteenth of the group's range) turn into up to ~8%: logits within 3% (8-bit) and 10% (4-bit).
 Greedy ids may part from the reference only where it had a near tie (a margin within those bounds). (The attention kernel alone
 is checked to float32 precision in tests/cpp/attention_test.cpp.)
+
+--kv-group-size: 64 against mlx-lm's QuantizedKVCache(group_size=64); 96 (a whole Phi-3 head row,
+which mx.quantize does not take) against mlx-lm with a float cache holding keys and values
+quantized and dequantized per group of 96 by the rule Pensieve documents (scale = range/levels
+and bias = minimum, both rounded to float16; codes rounded to nearest against them).
 """
 import contextlib
 import json
@@ -56,17 +61,17 @@ def float16_scales(enabled):
         mlx_lm_cache.mx.quantize = original
 
 
-def quantized_cache(model, bits):
-    return [QuantizedKVCache(group_size=32, bits=bits) for _ in model.layers]
+def quantized_cache(model, bits, group=32):
+    return [QuantizedKVCache(group_size=group, bits=bits) for _ in model.layers]
 
 
-def reference_ids(model_dir, prompt_ids, bits, f16):
+def reference_ids(model_dir, prompt_ids, bits, f16, group=32):
     model, tokenizer = mlx_reference._model(model_dir)
     out = []
     with float16_scales(f16):
         for token, _ in generate_step(mx.array(prompt_ids), model, max_tokens=MAX_TOKENS,
-                                      prompt_cache=quantized_cache(model, bits), kv_bits=bits,
-                                      kv_group_size=32, quantized_kv_start=0):
+                                      prompt_cache=quantized_cache(model, bits, group), kv_bits=bits,
+                                      kv_group_size=group, quantized_kv_start=0):
             token = int(token)
             if token in tokenizer.eos_token_ids:
                 break
@@ -74,20 +79,53 @@ def reference_ids(model_dir, prompt_ids, bits, f16):
     return out
 
 
-def reference_logits(model_dir, prompt_ids, bits, f16):
+def reference_logits(model_dir, prompt_ids, bits, f16, group=32):
     model, _ = mlx_reference._model(model_dir)
     with float16_scales(f16):
-        logits = model(mx.array(prompt_ids)[None], cache=quantized_cache(model, bits))
+        logits = model(mx.array(prompt_ids)[None], cache=quantized_cache(model, bits, group))
         return np.array(logits[0, -1].astype(mx.float32).tolist())
 
 
-def run_pensieve(binary, model_dir, prompt, tmp_path, bits, kernels):
+def fake_quantized(x, group, bits):
+    """x quantized per group along the last axis and back, by the documented rule."""
+    shape = x.shape
+    g = x.reshape(*shape[:-1], shape[-1] // group, group).astype(mx.float32)
+    lo, hi = g.min(axis=-1, keepdims=True), g.max(axis=-1, keepdims=True)
+    levels = (1 << bits) - 1
+    scale = mx.maximum((hi - lo) / levels, 6.2e-5).astype(mx.float16).astype(mx.float32)
+    bias = lo.astype(mx.float16).astype(mx.float32)
+    codes = mx.clip(mx.round((g - bias) / scale), 0, levels)
+    return (codes * scale + bias).reshape(shape).astype(x.dtype)
+
+
+class FakeQuantizedCache(mlx_lm_cache.KVCache):
+    """A float cache holding what a quantized one would give back."""
+
+    def __init__(self, group, bits):
+        super().__init__()
+        # Not `bits`: mlx-lm takes a cache with that attribute for a quantized one.
+        self.fake_group, self.fake_bits = group, bits
+
+    def update_and_fetch(self, keys, values):
+        return super().update_and_fetch(fake_quantized(keys, self.fake_group, self.fake_bits),
+                                        fake_quantized(values, self.fake_group, self.fake_bits))
+
+
+def whole_row_reference_logits(model_dir, prompt_ids, bits, group):
+    model, _ = mlx_reference._model(model_dir)
+    cache = [FakeQuantizedCache(group, bits) for _ in model.layers]
+    logits = model(mx.array(prompt_ids)[None], cache=cache)
+    return np.array(logits[0, -1].astype(mx.float32).tolist())
+
+
+def run_pensieve(binary, model_dir, prompt, tmp_path, bits, kernels, group=None):
     ids_file = tmp_path / "ids.json"
     logits_file = tmp_path / "logits.json"
     env = dict(os.environ, PENSIEVE_CPU_KERNELS="1" if kernels else "0")
     proc = subprocess.run(
         [str(binary), "run", "-m", str(model_dir), "--raw", "--temp", "0", "-n", str(MAX_TOKENS),
          "--dtype", "float32", *(["--kv-bits", str(bits)] if bits else []),
+         *(["--kv-group-size", str(group)] if group else []),
          "--ids-out", str(ids_file), "--logits-out", str(logits_file), prompt],
         capture_output=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
@@ -148,3 +186,43 @@ def test_quantized_cache_is_not_the_float_one(test_model, pensieve_bin, tmp_path
     _, float_logits = run_pensieve(pensieve_bin, model_dir, PROMPTS[0], tmp_path, 0, kernels=False)
     _, four_logits = run_pensieve(pensieve_bin, model_dir, PROMPTS[0], tmp_path, 4, kernels=False)
     assert relative(four_logits, float_logits) > 1e-3
+
+
+# Two heads of 64 (tiny's width): groups of 64 fit; four heads of 96 for whole Phi-3-like rows.
+# Plain RoPE: the su factors of the generated config are sized for the preset's own head_dim.
+HEAD_DIM_64 = {"num_attention_heads": 2, "num_key_value_heads": 2}
+HEAD_DIM_96 = {"hidden_size": 384, "num_attention_heads": 4, "num_key_value_heads": 4}
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_group_64_matches_mlx_lm_quantized_cache(bits, test_model, pensieve_bin, tmp_path):
+    model_dir = test_model("tiny", "4bit-g64", rope="none", overrides=HEAD_DIM_64)
+    prompt = PROMPTS[1]
+    prompt_ids = mlx_reference.tokenizer(model_dir).encode(prompt)
+    ids, logits = run_pensieve(pensieve_bin, model_dir, prompt, tmp_path, bits, kernels=False, group=64)
+    rel = relative(logits, reference_logits(model_dir, prompt_ids, bits, f16=True, group=64))
+    assert rel < 1e-4, f"relative logit difference {rel}"
+    assert ids == reference_ids(model_dir, prompt_ids, bits, f16=True, group=64)
+    _, kernel_logits = run_pensieve(pensieve_bin, model_dir, prompt, tmp_path, bits, kernels=True, group=64)
+    assert relative(kernel_logits, logits) < (0.03 if bits == 8 else 0.10)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_whole_row_groups_match_fake_quantized_reference(bits, test_model, pensieve_bin, tmp_path):
+    model_dir = test_model("tiny", "4bit-g64", rope="none", overrides=HEAD_DIM_96)
+    tok = mlx_reference.tokenizer(model_dir)
+    for prompt in PROMPTS:
+        prompt_ids = tok.encode(prompt)
+        ref = whole_row_reference_logits(model_dir, prompt_ids, bits, 96)
+        _, logits = run_pensieve(pensieve_bin, model_dir, prompt, tmp_path, bits, kernels=False, group=96)
+        assert relative(logits, ref) < 1e-4, f"prompt {prompt!r}: {relative(logits, ref)}"
+        _, kernel_logits = run_pensieve(pensieve_bin, model_dir, prompt, tmp_path, bits, kernels=True, group=96)
+        assert relative(kernel_logits, ref) < (0.03 if bits == 8 else 0.10), f"prompt {prompt!r}"
+
+
+def test_group_must_divide_head_dim(test_model, pensieve_bin):
+    model_dir = test_model("tiny", "4bit-g64", equal_rope_factors=True)  # head_dim 32
+    proc = subprocess.run([str(pensieve_bin), "run", "-m", str(model_dir), "--raw", "-n", "1",
+                           "--kv-bits", "4", "--kv-group-size", "96", "hi"], capture_output=True, timeout=120)
+    assert proc.returncode != 0
+    assert b"must divide the model's head_dim 32" in proc.stderr
