@@ -5,19 +5,22 @@ import socket
 import subprocess
 
 
-def closed_port():
+def refusing_socket():
+    # Bound but never listening: connections to its port are refused, and the port stays taken
+    # for the whole test (a closed one could be handed to `serve --port 0` itself, whose own
+    # HTTP server would then answer the Hub requests with 404).
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens here now: connections are refused
-    return port
+    return s
 
 
 def test_serve_without_hub_or_cache_explains_how_to_pass_a_local_model(pensieve_bin, tmp_path):
-    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_ENDPOINT=f"http://127.0.0.1:{closed_port()}",
-               PENSIEVE_HUB_RETRIES="2", PENSIEVE_HUB_BACKOFF_S="0.1")
-    proc = subprocess.run([str(pensieve_bin), "serve", "--port", "0"], capture_output=True, text=True,
-                          timeout=120, env=env)
+    with refusing_socket() as hub:
+        env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"),
+                   HF_ENDPOINT=f"http://127.0.0.1:{hub.getsockname()[1]}",
+                   PENSIEVE_HUB_RETRIES="2", PENSIEVE_HUB_BACKOFF_S="0.1")
+        proc = subprocess.run([str(pensieve_bin), "serve", "--port", "0"], capture_output=True, text=True,
+                              timeout=120, env=env)
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: "), proc.stderr
