@@ -100,6 +100,11 @@ std::string new_completion_id();  // "cmpl-" + 24 alphanumerics
 // usage {prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details {cached_tokens}}.
 nlohmann::json chat_response(const ChatResult& result);
 nlohmann::json usage_json(const Usage& usage);
+// The fields every response and final usage chunk share: {id, object, created, model, choices,
+// usage, timings (when given)}.
+nlohmann::json response_envelope(const std::string& id, const char* object, int64_t created,
+                                 const std::string& model, nlohmann::json choices, const Usage& usage,
+                                 const Timings* timings);
 // {content: [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], refusal: null}
 nlohmann::json chat_logprobs(const std::vector<TokenLogprob>& tokens);
 

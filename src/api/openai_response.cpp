@@ -64,6 +64,18 @@ json usage_json(const Usage& usage) {
           {"prompt_tokens_details", {{"cached_tokens", usage.cached_tokens}}}};
 }
 
+json response_envelope(const std::string& id, const char* object, int64_t created, const std::string& model,
+                       json choices, const Usage& usage, const Timings* timings) {
+  json out = {{"id", id},
+              {"object", object},
+              {"created", created},
+              {"model", model},
+              {"choices", std::move(choices)},
+              {"usage", usage_json(usage)}};
+  if (timings) out["timings"] = timings_json(*timings);
+  return out;
+}
+
 json timings_json(const Timings& t) {
   // Per decode step: predicted_n tokens took predicted_n - 1 steps after the first.
   const int steps = std::max(t.predicted_n - 1, 0);
@@ -108,14 +120,8 @@ json chat_response(const ChatResult& result) {
                        {"logprobs", choice.logprobs ? chat_logprobs(*choice.logprobs) : json()},
                        {"finish_reason", finish_reason(choice.stop)}});
   }
-  json out = {{"id", result.id},
-              {"object", "chat.completion"},
-              {"created", result.created},
-              {"model", result.model},
-              {"choices", std::move(choices)},
-              {"usage", usage_json(result.usage)}};
-  if (result.timings) out["timings"] = timings_json(*result.timings);
-  return out;
+  return response_envelope(result.id, "chat.completion", result.created, result.model, std::move(choices),
+                           result.usage, result.timings ? &*result.timings : nullptr);
 }
 
 json completion_logprobs(const std::vector<TokenLogprob>& tokens,
@@ -145,14 +151,8 @@ json completion_response(const CompletionResult& result) {
           choice.logprobs ? completion_logprobs(*choice.logprobs, choice.text_offsets) : json()},
          {"finish_reason", finish_reason(choice.stop)}});
   }
-  json out = {{"id", result.id},
-              {"object", "text_completion"},
-              {"created", result.created},
-              {"model", result.model},
-              {"choices", std::move(choices)},
-              {"usage", usage_json(result.usage)}};
-  if (result.timings) out["timings"] = timings_json(*result.timings);
-  return out;
+  return response_envelope(result.id, "text_completion", result.created, result.model, std::move(choices),
+                           result.usage, result.timings ? &*result.timings : nullptr);
 }
 
 json models_response(const std::vector<std::string>& model_ids, int64_t created) {

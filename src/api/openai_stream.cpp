@@ -95,14 +95,7 @@ std::string ChatStreamWriter::done(const Usage& usage, const Timings* timings) {
   done_ = true;
   std::string out;
   if (include_usage_) {
-    json body = {{"id", id_},
-                 {"object", "chat.completion.chunk"},
-                 {"created", created_},
-                 {"model", model_},
-                 {"choices", json::array()},
-                 {"usage", usage_json(usage)}};
-    if (timings) body["timings"] = timings_json(*timings);
-    out += sse_data(body);
+    out += sse_data(response_envelope(id_, "chat.completion.chunk", created_, model_, json::array(), usage, timings));
   }
   return out + sse_done();
 }
@@ -152,14 +145,7 @@ std::string CompletionStreamWriter::done(const Usage& usage, const Timings* timi
   done_ = true;
   std::string out;
   if (include_usage_) {
-    json body = {{"id", id_},
-                 {"object", "text_completion"},
-                 {"created", created_},
-                 {"model", model_},
-                 {"choices", json::array()},
-                 {"usage", usage_json(usage)}};
-    if (timings) body["timings"] = timings_json(*timings);
-    out += sse_data(body);
+    out += sse_data(response_envelope(id_, "text_completion", created_, model_, json::array(), usage, timings));
   }
   return out + sse_done();
 }
