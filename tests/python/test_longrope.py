@@ -1,18 +1,18 @@
-"""LongRoPE as the reference model defines it, checked against transformers' Phi3 in float32.
+"""LongRoPE as Phi-3's reference definition has it: short factors while the sequence fits in
+original_max_position_embeddings, long factors beyond, with the attention factor in both regimes.
 
-Short factors while the sequence fits in original_max_position_embeddings, long factors beyond,
-with the attention factor in both regimes. The test model has distinct short and long factors and
-a small original_max_position_embeddings (64) so both regimes are reached with short prompts.
+mlx-lm is the reference implementation, in float32. It always applies the long factors (with the
+same attention factor), so it is the reference for the long regime as it stands; for the short
+regime it is the reference once the model's config gives it the short factors as its long ones.
+The test model has distinct short and long factors and a small original_max_position_embeddings
+(64) so both regimes are reached with short prompts.
 """
 import json
-import os
 import subprocess
 
+import mlx_reference
 import numpy as np
 import pytest
-import torch
-from transformers import Phi3Config, Phi3ForCausalLM
-from safetensors.torch import load_file
 
 ORIGINAL_MAX = 64
 SHORT_PROMPT = "A short prompt stays within the original window."
@@ -26,20 +26,17 @@ def longrope_model(test_model):
                                  "max_position_embeddings": 4096})
 
 
-def transformers_logits(model_dir, ids):
-    config = json.loads((model_dir / "config.json").read_text())
-    config.pop("quantization", None)
-    config.pop("quantization_config", None)
-    model = Phi3ForCausalLM(Phi3Config(**config)).eval()
-    state = {}
-    for shard in sorted(model_dir.glob("*.safetensors")):
-        state.update(load_file(str(shard)))
-    if "lm_head.weight" not in state:
-        state["lm_head.weight"] = state["model.embed_tokens.weight"]
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    with torch.no_grad():
-        out = model(torch.tensor([ids]))
-    return out.logits[0, -1].numpy().astype(np.float64)
+@pytest.fixture(scope="module")
+def short_factor_model(longrope_model, tmp_path_factory):
+    """The same weights, with the short factors where mlx-lm reads the long ones."""
+    out = tmp_path_factory.mktemp("short-factors")
+    for item in longrope_model.iterdir():
+        (out / item.name).symlink_to(item.resolve())
+    config = json.loads((longrope_model / "config.json").read_text())
+    config["rope_scaling"]["long_factor"] = list(config["rope_scaling"]["short_factor"])
+    (out / "config.json").unlink()
+    (out / "config.json").write_text(json.dumps(config))
+    return out
 
 
 def pensieve_logits(binary, model_dir, prompt, tmp_path):
@@ -50,19 +47,30 @@ def pensieve_logits(binary, model_dir, prompt, tmp_path):
     return np.array(json.loads(out.read_text()))
 
 
+def reference_logits(model_dir, ids):
+    return np.array(mlx_reference.last_logits(str(model_dir), ids), dtype=np.float64)
+
+
+def relative_difference(ours, ref):
+    return np.max(np.abs(ours - ref)) / np.max(np.abs(ref))
+
+
 @pytest.mark.parametrize("prompt,regime", [(SHORT_PROMPT, "short"), (LONG_PROMPT, "long")])
-def test_longrope_regime_matches_transformers(prompt, regime, longrope_model, pensieve_bin, tmp_path):
-    from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(str(longrope_model))
-    ids = tok(prompt)["input_ids"]
+def test_longrope_regime_matches_reference(prompt, regime, longrope_model, short_factor_model,
+                                           pensieve_bin, tmp_path):
+    ids = mlx_reference.tokenizer(str(longrope_model)).encode(prompt)
     assert (len(ids) > ORIGINAL_MAX) == (regime == "long")
     ours = pensieve_logits(pensieve_bin, longrope_model, prompt, tmp_path)
-    ref = transformers_logits(longrope_model, ids)
-    rel = np.max(np.abs(ours - ref)) / np.max(np.abs(ref))
+    ref_dir = short_factor_model if regime == "short" else longrope_model
+    rel = relative_difference(ours, reference_logits(ref_dir, ids))
     assert rel < 1e-3, f"{regime} regime: relative logit difference {rel}"
 
 
-def test_the_two_regimes_differ(longrope_model, pensieve_bin, tmp_path):
-    # Guards the test above: were short and long factors equal, it could not tell them apart.
+def test_short_regime_is_not_the_long_factors(longrope_model, pensieve_bin, tmp_path):
+    # Guards the test above: were the factors equal, or the short regime ignored, it could not
+    # tell the regimes apart. Below the original window Pensieve must not match the long factors.
     config = json.loads((longrope_model / "config.json").read_text())
     assert config["rope_scaling"]["short_factor"] != config["rope_scaling"]["long_factor"]
+    ids = mlx_reference.tokenizer(str(longrope_model)).encode(SHORT_PROMPT)
+    ours = pensieve_logits(pensieve_bin, longrope_model, SHORT_PROMPT, tmp_path)
+    assert relative_difference(ours, reference_logits(longrope_model, ids)) > 1e-2

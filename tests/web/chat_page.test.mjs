@@ -78,6 +78,18 @@ test("a message streams in token by token, Stop ends it, and the key goes along 
   await page.dispatchEvent("#system", "change");
   await page.waitForFunction(() => !/API key/.test(document.getElementById("model").textContent));
 
+  // Count the answer's renders and the frames painted meanwhile: the page renders at most once a
+  // frame however fast tokens come (rendering per token made long answers freeze the page).
+  await page.evaluate(() => {
+    window.answerRenders = 0;
+    window.framesPainted = 0;
+    new MutationObserver(records => {
+      for (const r of records) if (r.target.classList?.contains("assistant")) window.answerRenders++;
+    }).observe(document.getElementById("messages"), { childList: true, subtree: true });
+    const tick = () => { window.framesPainted++; requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+  });
+
   await page.fill("#input", "Tell me a **long** story.");
   await page.press("#input", "Enter");
   await page.waitForSelector(".msg.user");
@@ -93,11 +105,15 @@ test("a message streams in token by token, Stop ends it, and the key goes along 
     }, sizes[sizes.length - 1]);
     sizes.push(await answerLength());
   }
+  // Many more tokens than frames so far: each frame shows all the tokens that came in it.
+  await page.waitForFunction(() => document.querySelector(".msg.assistant.streaming")?.textContent.length > 400);
   assert.ok(await page.isEnabled("#stop"), "Stop is enabled while an answer streams");
   assert.ok(await page.isDisabled("#send"), "Send waits for the answer");
 
   await page.click("#stop");
   await page.waitForSelector(".msg.assistant:not(.streaming) .note");
+  const { renders, frames } = await page.evaluate(() => ({ renders: window.answerRenders, frames: window.framesPainted }));
+  assert.ok(renders >= 4 && renders <= frames + 2, `${renders} renders in ${frames} frames`);
   assert.equal(await page.textContent(".msg.assistant .note"), "(stopped)");
   assert.ok(await page.isEnabled("#send"));
   assert.ok(await page.isDisabled("#stop"));
