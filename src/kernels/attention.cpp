@@ -1,26 +1,16 @@
 #include "kernels/attention.h"
 
-#include <cstdlib>
 #include <limits>
-#include <string_view>
 
 #include "common/error.h"
 #include "kernels/attention_cpu.h"
+#include "kernels/cpu_dispatch.h"
 #include "kernels/attention_primitive.h"
 #include "kernels/attention_quantize.h"
 
 namespace pensieve::kernels {
 
 namespace {
-
-// PENSIEVE_CPU_KERNELS=0 keeps MLX's own ops: the reference path for exact parity checks.
-bool cpu_kernels_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PENSIEVE_CPU_KERNELS");
-    return !(v && std::string_view(v) == "0");
-  }();
-  return enabled;
-}
 
 mx::array valid_prefix(const mx::array& a, int length) {
   return length == a.shape(2) ? a : mx::slice(a, {0, 0, 0, 0}, {a.shape(0), a.shape(1), length, a.shape(3)});

@@ -1,8 +1,7 @@
 #include "kernels/linear.h"
 
-#include <cstdlib>
-#include <string_view>
 
+#include "kernels/cpu_dispatch.h"
 #include "kernels/cpu_layout.h"
 #include "kernels/qmm_cpu.h"
 #include "kernels/quantized_matmul_primitive.h"
@@ -12,16 +11,6 @@ namespace pensieve::kernels {
 namespace {
 
 bool is_float(mx::Dtype t) { return t == mx::float32 || t == mx::float16 || t == mx::bfloat16; }
-
-// PENSIEVE_CPU_KERNELS=0 keeps MLX's own op everywhere: the reference path for exact parity
-// checks and for measuring what the kernels gain.
-bool cpu_kernels_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PENSIEVE_CPU_KERNELS");
-    return !(v && std::string_view(v) == "0");
-  }();
-  return enabled;
-}
 
 // The weight format alone (no activation needed): used at load time too.
 bool cpu_kernel_takes_weight(const LinearWeight& w) {

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <set>
+#include <tuple>
 
 #include "common/error.h"
 #include "kernels/attention.h"
+#include "kernels/norm.h"
 #include "model/weight_table.h"
 
 namespace pensieve::model {
@@ -122,18 +124,21 @@ mx::array Phi3Model::forward(const mx::array& tokens, std::span<KVCache* const> 
     throw Error("forward: tokens must be [batch, length] with one cache per row");
   const float eps = config_.rms_norm_eps;
   auto h = kernels::embedding_rows(tokens, *embed_, dtype_);
+  // Each residual add is fused with the norm that follows it (one graph node on the CPU).
+  auto normed = kernels::rms_norm(h, layers_.empty() ? *final_norm_ : layers_[0].input_norm, eps);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const auto& layer = layers_[i];
-    h = mx::add(h, attention(mx::fast::rms_norm(h, layer.input_norm, eps), layer, static_cast<int>(i), caches));
-    auto gate_up = kernels::linear(mx::fast::rms_norm(h, layer.post_attention_norm, eps), layer.gate_up);
-    h = mx::add(h, kernels::linear_swiglu(gate_up, layer.down));
+    auto attended = attention(normed, layer, static_cast<int>(i), caches);
+    std::tie(h, normed) = kernels::add_rms_norm(h, attended, layer.post_attention_norm, eps);
+    auto mlp = kernels::linear_swiglu(kernels::linear(normed, layer.gate_up), layer.down);
+    const auto& next_norm = i + 1 < layers_.size() ? layers_[i + 1].input_norm : *final_norm_;
+    std::tie(h, normed) = kernels::add_rms_norm(h, mlp, next_norm, eps);
   }
-  if (last_only && h.shape(1) > 1) {
-    const int L = h.shape(1);
-    h = mx::slice(h, {0, L - 1, 0}, {h.shape(0), L, h.shape(2)});
+  if (last_only && normed.shape(1) > 1) {
+    const int L = normed.shape(1);
+    normed = mx::slice(normed, {0, L - 1, 0}, {normed.shape(0), L, normed.shape(2)});
   }
-  h = mx::fast::rms_norm(h, *final_norm_, eps);
-  return kernels::linear(h, lm_head_ ? *lm_head_ : *embed_);
+  return kernels::linear(normed, lm_head_ ? *lm_head_ : *embed_);
 }
 
 }  // namespace pensieve::model

@@ -11,6 +11,7 @@
 
 #include <mlx/mlx.h>
 
+#include "kernels/rope.h"
 #include "model/config.h"
 
 namespace pensieve::model {
@@ -23,12 +24,9 @@ class Rope {
   mlx::core::array apply(const mlx::core::array& x, int offset, int total_len) const;
 
  private:
-  int dims_;
-  float base_;
-  float position_scale_ = 1.0f;  // linear scaling: positions / factor
-  float attention_factor_ = 1.0f;
   int original_max_ = 0;
-  std::optional<mlx::core::array> short_freqs_, long_freqs_;
+  kernels::RotarySpec plain_;  // plain and linear-scaled RoPE, and LongRoPE's short factors
+  std::optional<kernels::RotarySpec> long_;  // LongRoPE past original_max_position_embeddings
 };
 
 }  // namespace pensieve::model

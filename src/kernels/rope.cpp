@@ -1,0 +1,62 @@
+#include "kernels/rope.h"
+
+#include <cmath>
+
+#include "common/error.h"
+#include "kernels/cpu_dispatch.h"
+#include "kernels/rope_primitive.h"
+
+namespace pensieve::kernels {
+
+RotarySpec RotarySpec::from_base(int dims, float base, float position_scale) {
+  RotarySpec s;
+  s.dims = dims;
+  s.base = base;
+  s.position_scale = position_scale;
+  for (int i = 0; i < dims / 2; ++i)
+    s.divisors.push_back(static_cast<float>(std::pow(static_cast<double>(base), 2.0 * i / dims)));
+  return s;
+}
+
+RotarySpec RotarySpec::from_divisors(int dims, std::vector<float> divisors, float attention_factor) {
+  if (static_cast<int>(divisors.size()) != dims / 2) throw Error("rotary embedding: need dims/2 divisors");
+  RotarySpec s;
+  s.dims = dims;
+  s.divisors_array = mx::array(divisors.data(), {static_cast<int>(divisors.size())}, mx::float32);
+  s.divisors = std::move(divisors);
+  s.attention_factor = attention_factor;
+  return s;
+}
+
+namespace {
+
+// mx::fast::rope, with the attention factor applied to the rotated features first.
+mx::array with_mlx_ops(const mx::array& x, const RotarySpec& spec, int offset) {
+  mx::array scaled = x;
+  if (spec.attention_factor != 1.0f) {
+    auto factor = mx::array(spec.attention_factor, x.dtype());
+    if (spec.dims == x.shape(-1)) {
+      scaled = mx::multiply(x, factor);
+    } else {  // partial rotary: only the rotated part carries the factor
+      auto parts = mx::split(x, mx::Shape{spec.dims}, -1);
+      scaled = mx::concatenate({mx::multiply(parts[0], factor), parts[1]}, -1);
+    }
+  }
+  if (spec.base) return mx::fast::rope(scaled, spec.dims, false, *spec.base, spec.position_scale, offset);
+  return mx::fast::rope(scaled, spec.dims, false, std::nullopt, spec.position_scale, offset, *spec.divisors_array);
+}
+
+}  // namespace
+
+mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, int offset) {
+  const bool cpu_kernel = cpu_kernels_enabled() && mx::default_device() == mx::Device::cpu &&
+                          x.dtype() == mx::float32 && x.ndim() == 4 && spec.dims % 2 == 0 &&
+                          spec.dims <= x.shape(3);
+  if (!cpu_kernel) return with_mlx_ops(x, spec, offset);
+  return mx::array(x.shape(), mx::float32,
+                   std::make_shared<CpuRope>(mx::default_stream(mx::Device::cpu), spec.dims, spec.divisors,
+                                             spec.position_scale, spec.attention_factor, offset),
+                   {x});
+}
+
+}  // namespace pensieve::kernels

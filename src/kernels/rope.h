@@ -1,0 +1,34 @@
+#pragma once
+// The rotary position embedding entry point of the model, in MLX's non-traditional layout (the
+// pair of feature i is feature i + dims/2), as mx::fast::rope. On the CPU (float32) it is one MLX
+// graph node running Pensieve's loop; elsewhere mx::fast::rope. MLX's CPU backend has no rope
+// kernel: its fallback is 27 graph nodes a call (two calls a layer), and at one token a step the
+// per-node cost, not the arithmetic, is what a decode step pays.
+#include <optional>
+#include <vector>
+
+#include <mlx/mlx.h>
+
+namespace pensieve::kernels {
+
+namespace mx = mlx::core;
+
+struct RotarySpec {
+  int dims = 0;  // rotated features: the first `dims` of each head
+  // dims/2 divisors: pair i of position p turns by p · position_scale / divisors[i]
+  // (mx::fast::rope's "freqs", factor_i · base^(2i/dims)).
+  std::vector<float> divisors;
+  float position_scale = 1.0f;
+  float attention_factor = 1.0f;  // multiplies the rotated features first (LongRoPE)
+  // How mx::fast::rope is called off the CPU path: from `base` (plain RoPE) or from the divisors.
+  std::optional<float> base;
+  std::optional<mx::array> divisors_array;
+
+  static RotarySpec from_base(int dims, float base, float position_scale);
+  static RotarySpec from_divisors(int dims, std::vector<float> divisors, float attention_factor);
+};
+
+// x: [B, heads, L, head_dim] at positions offset … offset+L-1 → the same shape, rotated.
+mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, int offset);
+
+}  // namespace pensieve::kernels
