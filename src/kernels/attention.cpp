@@ -105,20 +105,16 @@ mx::array attention(const mx::array& q, const std::vector<StoredKV>& kv, float s
     if (s.length < q.shape(2) || s.length > s.keys.shape(2)) throw Error("attention: KV length out of range");
   if (!attention_uses_cpu_kernel(q, kv)) return attention_with_mlx_ops(q, kv, scale);
 
+  // Every array goes in as it is: the node reads views itself (no contiguous nodes per step).
   const mx::Stream stream = mx::default_stream(mx::Device::cpu);
-  auto contiguous = [&](const mx::array& a) {
-    return a.flags().row_contiguous && a.status() != mx::array::Status::unscheduled ? a
-                                                                                    : mx::contiguous(a, false, stream);
-  };
-  std::vector<mx::array> inputs{contiguous(q)};
+  std::vector<mx::array> inputs{q};
   std::vector<int> lengths;
   for (const auto& s : kv) {
     lengths.push_back(s.length);
     if (s.bits == 0) {
-      for (const auto* a : {&s.keys, &s.values}) inputs.push_back(contiguous(*a));
+      inputs.insert(inputs.end(), {s.keys, s.values});
     } else {
-      for (const auto* a : {&s.keys, &*s.key_scales, &*s.key_biases, &s.values, &*s.value_scales, &*s.value_biases})
-        inputs.push_back(contiguous(*a));
+      inputs.insert(inputs.end(), {s.keys, *s.key_scales, *s.key_biases, s.values, *s.value_scales, *s.value_biases});
     }
   }
   const int B = q.shape(0), H = q.shape(1), L = q.shape(2), hd = q.shape(3);

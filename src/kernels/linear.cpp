@@ -45,14 +45,8 @@ mx::array linear(const mx::array& x, const LinearWeight& w) {
   if (uses_cpu_kernel(x, w)) {
     // MLX's CPU quantized matmul is a scalar loop (and float16 is emulated): ours quantizes the
     // activations to int8 and runs SIMD integer dot products on a thread pool, in float32.
-    const int K = w.in_features();
-    auto out_shape = x.shape();
-    out_shape.back() = w.out_features();
-    auto x2 = mx::reshape(x, {static_cast<int>(x.size() / K), K});
-    if (x2.dtype() != mx::float32) x2 = mx::astype(x2, mx::float32);
-    auto y = cpu_quantized_matmul(x2, w.weight, *w.scales, *w.biases, w.group_size, w.bits,
-                                  w.layout);
-    y = mx::reshape(y, out_shape);
+    auto y = cpu_quantized_matmul(x.dtype() == mx::float32 ? x : mx::astype(x, mx::float32), w.weight,
+                                  *w.scales, *w.biases, w.group_size, w.bits, w.layout);
     return x.dtype() == mx::float32 ? y : mx::astype(y, x.dtype());
   }
   // MLX's op wants MLX's layout and scales and biases in x's dtype; weights prepared for the CPU
@@ -70,12 +64,8 @@ mx::array linear_swiglu(const mx::array& gate_up, const LinearWeight& w) {
   const int K = w.in_features();
   if (gate_up.ndim() >= 1 && gate_up.shape(-1) == 2 * K && gate_up.dtype() == mx::float32 &&
       cpu_kernel_takes_weight(w)) {
-    auto out_shape = gate_up.shape();
-    out_shape.back() = w.out_features();
-    auto x2 = mx::reshape(gate_up, {static_cast<int>(gate_up.size() / (2 * K)), 2 * K});
-    auto y = cpu_quantized_matmul(x2, w.weight, *w.scales, *w.biases, w.group_size, w.bits, w.layout,
-                                  best_qmm_isa(), InputOp::swiglu);
-    return mx::reshape(y, out_shape);
+    return cpu_quantized_matmul(gate_up, w.weight, *w.scales, *w.biases, w.group_size, w.bits, w.layout,
+                                best_qmm_isa(), InputOp::swiglu);
   }
   auto halves = mx::split(gate_up, 2, -1);
   return linear(mx::multiply(mx::multiply(halves[0], mx::sigmoid(halves[0])), halves[1]), w);

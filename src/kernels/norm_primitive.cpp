@@ -46,7 +46,7 @@ void CpuRmsNorm::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::
                     second = mx::array::unsafe_weak_copy(inputs[residual ? 1 : 0]),
                     w = inputs.back().data<float>(), sum = residual ? outputs[0].data<float>() : nullptr,
                     out = outputs.back().data<float>(), residual, rows, d, eps]() {
-    std::vector<float> first_copy, second_copy;
+    std::vector<std::byte> first_copy, second_copy;
     const float* in = dense_floats(first, first_copy);
     if (!residual) {
       for (std::size_t r = 0; r < rows; ++r) normalise_row(in + r * d, w, out + r * d, d, eps);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/strided_input.h"
 
 namespace pensieve::kernels {
 
@@ -28,8 +29,8 @@ void CpuQuantizedMatmul::eval_cpu(const std::vector<mx::array>& inputs, mx::arra
   const mx::array& w = inputs[1];
   const mx::array& scales = inputs[2];
   const mx::array& biases = inputs[3];
-  // cpu_quantized_matmul made every input row-contiguous; the kernel reads raw rows.
-  for (const auto& in : inputs) require(in.flags().row_contiguous, "inputs must be contiguous");
+  // The weights are loaded contiguous; the kernel reads their raw rows.
+  for (std::size_t i = 1; i < inputs.size(); ++i) require(inputs[i].flags().row_contiguous, "weights must be contiguous");
   out.set_data(mx::allocator::malloc(out.nbytes()));
 
   QmmProblem p;
@@ -39,20 +40,31 @@ void CpuQuantizedMatmul::eval_cpu(const std::vector<mx::array>& inputs, mx::arra
   p.biases = biases.data<void>();
   p.scale_type = scale_type_of(scales.dtype());
   p.y = out.data<float>();
-  p.M = x.shape(0);
+  const int width = x.shape(-1);
+  p.M = static_cast<int>(x.size() / static_cast<std::size_t>(width));
   p.input_op = input_op_;
-  p.K = input_op_ == InputOp::swiglu ? x.shape(1) / 2 : x.shape(1);
+  p.K = input_op_ == InputOp::swiglu ? width / 2 : width;
   p.N = w.shape(0);
   p.layout = layout_;
   p.bits = bits_;
   p.group_size = group_size_;
 
   // Like MLX's own CPU ops: the work is queued on the stream's thread, in graph order. The
-  // input buffers stay alive until it has run (MLX's CPU eval holds them for the stream).
+  // input buffers stay alive until it has run (MLX's CPU eval holds them for the stream). A
+  // view x is read densely inside the task: a contiguous node in the graph would cost every
+  // call a node, dense or not.
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& in : inputs) encoder.set_input_array(in);
   encoder.set_output_array(out);
-  encoder.dispatch([p, isa = isa_]() { quantized_matmul_cpu(p, isa); });
+  if (x.flags().row_contiguous) {
+    encoder.dispatch([p, isa = isa_]() { quantized_matmul_cpu(p, isa); });
+    return;
+  }
+  encoder.dispatch([p, isa = isa_, view = mx::array::unsafe_weak_copy(x)]() mutable {
+    std::vector<std::byte> dense;
+    p.x = dense_floats(view, dense);
+    quantized_matmul_cpu(p, isa);
+  });
 }
 
 void CpuQuantizedMatmul::eval_gpu(const std::vector<mx::array>&, mx::array&) {
@@ -66,20 +78,22 @@ bool CpuQuantizedMatmul::is_equivalent(const mx::Primitive& other) const {
 }
 
 std::vector<mx::Shape> CpuQuantizedMatmul::output_shapes(const std::vector<mx::array>& inputs) {
-  return {{inputs[0].shape(0), inputs[1].shape(0)}};
+  auto shape = inputs[0].shape();
+  shape.back() = inputs[1].shape(0);
+  return {shape};
 }
 
 mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx::array& scales,
                                const mx::array& biases, int group_size, int bits,
                                WeightLayout layout, QmmIsa isa, InputOp input_op) {
-  require(x.ndim() == 2 && w.ndim() == 2 && scales.ndim() == 2 && biases.ndim() == 2,
-          "x, w, scales and biases must be 2-D");
+  require(x.ndim() >= 1 && w.ndim() == 2 && scales.ndim() == 2 && biases.ndim() == 2,
+          "w, scales and biases must be 2-D");
   require(x.dtype() == mx::float32, "x must be float32");
   require(w.dtype() == mx::uint32, "w must be uint32");
   require(scales.dtype() == biases.dtype(), "scales and biases must share a dtype");
   scale_type_of(scales.dtype());
-  require(input_op == InputOp::none || x.shape(1) % 2 == 0, "swiglu needs an even input width");
-  const int K = input_op == InputOp::swiglu ? x.shape(1) / 2 : x.shape(1), N = w.shape(0);
+  require(input_op == InputOp::none || x.shape(-1) % 2 == 0, "swiglu needs an even input width");
+  const int K = input_op == InputOp::swiglu ? x.shape(-1) / 2 : x.shape(-1), N = w.shape(0);
   require(qmm_supported(bits, group_size, K), "unsupported bits, group size or K");
   require(static_cast<int64_t>(w.shape(1)) * 32 == static_cast<int64_t>(K) * bits,
           "w's packed width does not match K");
@@ -89,15 +103,17 @@ mx::array cpu_quantized_matmul(const mx::array& x, const mx::array& w, const mx:
   require(layout == WeightLayout::rows || (tiled_layout_supported() && N % kTileRows == 0),
           "tiled weights need AVX2 and N a multiple of 16");
   const mx::Stream s = mx::default_stream(mx::Device::cpu);
-  // Loaded weights are already contiguous: passing them as they are keeps three graph nodes per
-  // call out of every decode step.
-  std::vector<mx::array> inputs;
-  for (const auto* a : {&x, &w, &scales, &biases}) {
+  // x goes in as it is (the node reads views itself); loaded weights are already contiguous:
+  // no contiguous nodes in a decode step.
+  std::vector<mx::array> inputs{x};
+  for (const auto* a : {&w, &scales, &biases}) {
     const bool ready =
         a->status() != mx::array::Status::unscheduled && a->flags().row_contiguous;
     inputs.push_back(ready ? *a : mx::contiguous(*a, false, s));
   }
-  return mx::array({x.shape(0), N}, mx::float32,
+  auto out_shape = x.shape();
+  out_shape.back() = N;
+  return mx::array(std::move(out_shape), mx::float32,
                    std::make_shared<CpuQuantizedMatmul>(s, group_size, bits, layout, isa, input_op), std::move(inputs));
 }
 

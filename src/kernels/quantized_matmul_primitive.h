@@ -35,7 +35,7 @@ class CpuQuantizedMatmul : public mx::UnaryPrimitive {
   InputOp input_op_;
 };
 
-// y = x · Wᵀ, float32 [M, N], for x float32 [M, K], w uint32 [N, K*bits/32] (MLX affine
+// y = x · Wᵀ, float32 [..., N], for x float32 [..., K] (any strides), w uint32 [N, K*bits/32] (MLX affine
 // layout, or tiled16 from to_tiled16), scales and biases [N, K/group_size] (same layout) in
 // float32, float16 or bfloat16. Runs on the CPU stream; `isa` picks the kernel variant for the
 // rows layout (tests and benchmarks compare them). With InputOp::swiglu x is [M, 2K] and the

@@ -169,6 +169,23 @@ TEST(Attention, WholeRowGroupsMatchMlxOpsDequantize) {
   check({{4, 4, 64}, {200}, 1}, 4, 2e-5f, 64);
 }
 
+TEST(Attention, ReadsViewsOfQueriesKeysAndValues) {
+  // q as the model makes it (a projection split into heads and transposed) and keys/values that
+  // are transposed views too: the node reads them through their strides.
+  const int H = 4, KV = 2, L = 3, T = 9, hd = 64;
+  auto q = mx::transpose(randn({1, L, H, hd}, 31), {0, 2, 1, 3});
+  auto keys = mx::transpose(randn({1, T, KV, hd}, 32), {0, 2, 1, 3});
+  auto values = mx::transpose(randn({1, T, KV, hd}, 33), {0, 2, 1, 3});
+  mx::eval({q, keys, values});
+  ASSERT_FALSE(q.flags().row_contiguous);
+  ASSERT_FALSE(keys.flags().row_contiguous);
+  StoredKV stored{keys, values, {}, {}, {}, {}, T, 0, 0};
+  ASSERT_TRUE(pensieve::kernels::attention_uses_cpu_kernel(q, {stored}));
+  const float scale = 0.125f;
+  auto got = pensieve::kernels::attention(q, {stored}, scale);
+  EXPECT_LT(relative_difference(got, reference(q, {keys}, {values}, scale)), 1e-5f);
+}
+
 TEST(Attention, FallbackIsUsedOffTheCpuKernel) {
   // Off the kernel (float16 queries), the whole-row form still runs, through MLX's ops.
   auto seq = make_sequence({4, 4, 96}, 40, 1, 4, 9, 96);

@@ -150,6 +150,20 @@ TEST_F(KernelsQmm, ComposesWithOtherOps) {
   EXPECT_LT(relative_error(y, ref), tolerance(k::best_qmm_isa()));
 }
 
+TEST_F(KernelsQmm, ReadsViewsAndKeepsLeadingDimensions) {
+  // x straight from a transpose (a strided view, no contiguous node) and with two leading axes:
+  // the node reads the view itself and keeps x's shape but the last axis.
+  const auto q = quantize_random(16, 256, 4, 64, mx::float32, 450);
+  auto base = mx::random::normal({256, 6}, mx::float32, 0.0f, 1.0f, mx::random::key(451));
+  auto view = mx::transpose(base);  // [6, 256], column-major in memory
+  auto y = k::cpu_quantized_matmul(view, q.w, q.scales, q.biases, 64, 4);
+  EXPECT_EQ(y.shape(), (mx::Shape{6, 16}));
+  EXPECT_LT(relative_error(y, reference(view, q, 4, 64)), tolerance(k::best_qmm_isa()));
+  auto y3 = k::cpu_quantized_matmul(mx::reshape(mx::contiguous(view), {2, 3, 256}), q.w, q.scales, q.biases, 64, 4);
+  EXPECT_EQ(y3.shape(), (mx::Shape{2, 3, 16}));
+  EXPECT_LT(relative_error(mx::reshape(y3, {6, 16}), reference(view, q, 4, 64)), tolerance(k::best_qmm_isa()));
+}
+
 TEST_F(KernelsQmm, RejectsUnsupportedFormats) {
   const auto q = quantize_random(4, 128, 4, 64, mx::float32, 500);
   auto x = mx::ones({1, 128});
