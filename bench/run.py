@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import struct
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -182,20 +183,73 @@ def engine_bench(args, preset, prompt_tokens, gen_tokens, model=None):
     return res
 
 
+def merged_pensieve(results, model):
+    """Several `pensieve bench --json` results of one configuration as one: every run kept, the
+    best of each speed (as `pensieve bench` reports its best run), the roofline against the best
+    bandwidth measured around any of them."""
+    for r in results:
+        if "error" in r:
+            return r
+    if len(results) == 1:
+        return results[0]
+    out = dict(results[0])
+    out["runs"] = [run for r in results for run in r["runs"]]
+    out["repeats"] = len(out["runs"])
+    for key in ("prefill_tokens_per_s", "decode_tokens_per_s"):
+        out[key] = max(run[key] for run in out["runs"])
+    out["time_to_first_token_s"] = min(run["time_to_first_token_s"] for run in out["runs"])
+    for key in ("peak_rss_bytes", "peak_memory_bytes"):
+        out[key] = max(r[key] for r in results)
+    bandwidths = [g for r in results for g in r.get("roofline", {}).get("memory_read_GBps_measured", [])]
+    out["roofline"] = decode_roofline(out["decode_tokens_per_s"], decode_bytes_per_token(model), bandwidths)
+    return out
+
+
+def merged_llama_records(records):
+    """llama-bench records of several invocations as one record per test: the repetitions of
+    all of them (samples_ts, samples_ns), with avg_ts and stddev_ts over them all."""
+    merged = {}
+    for r in records:
+        key = (r["n_prompt"], r["n_gen"], r.get("n_depth", 0))
+        if key not in merged:
+            merged[key] = dict(r, samples_ts=list(r["samples_ts"]), samples_ns=list(r.get("samples_ns", [])))
+        else:
+            merged[key]["samples_ts"] += r["samples_ts"]
+            merged[key]["samples_ns"] += r.get("samples_ns", [])
+    for r in merged.values():
+        ts = r["samples_ts"]
+        r["avg_ts"] = statistics.fmean(ts)
+        r["stddev_ts"] = statistics.stdev(ts) if len(ts) > 1 else 0.0
+    return list(merged.values())
+
+
 def llama_cpp_comparison(args, model):
-    """llama-bench pp/tg on the GGUF and `pensieve bench` on the MLX model: same lengths, threads."""
+    """llama-bench pp/tg on the GGUF and `pensieve bench` on the MLX model: same lengths, threads.
+
+    With --rounds K the three runs (Pensieve's ppP, Pensieve's tgN, llama-bench) alternate K
+    times, so that a machine whose speed drifts (a VM beside other tenants) slows both sides
+    alike; every repetition of every round counts.
+    """
     p, n = args.llama_prompt_tokens, args.llama_gen_tokens
-    res = {"prompt_tokens": p, "gen_tokens": n, "threads": args.threads}
-    res["pensieve"] = pensieve_bench(args, model, p, n)
-    # tgN starts from an empty context: the like-for-like decode figure follows a 1-token prompt.
-    res["pensieve_tg"] = pensieve_bench(args, model, 1, n)
+    rounds = max(1, getattr(args, "rounds", 1))
+    res = {"prompt_tokens": p, "gen_tokens": n, "threads": args.threads, "rounds": rounds}
     cmd = [args.llama_bench, "-m", args.gguf, "-p", p, "-n", n, "-t", args.threads, "-r", args.repeats,
            "-o", "json"]
     res["llama_bench_command"] = " ".join(map(str, cmd))
-    records = run_json(cmd, args.timeout)
-    if isinstance(records, dict):  # {"error": ...}
-        res["llama_cpp"] = records
-        return res
+    after_prompt, short_prompt, records = [], [], []
+    for _ in range(rounds):
+        after_prompt.append(pensieve_bench(args, model, p, n))
+        # tgN starts from an empty context: the like-for-like decode figure follows a 1-token prompt.
+        short_prompt.append(pensieve_bench(args, model, 1, n))
+        got = run_json(cmd, args.timeout)
+        if isinstance(got, dict):  # {"error": ...}
+            res["llama_cpp"] = got
+            return res
+        records += got
+    res["pensieve"] = merged_pensieve(after_prompt, model)
+    res["pensieve_tg"] = merged_pensieve(short_prompt, model)
+    if rounds > 1:
+        records = merged_llama_records(records)
     try:
         res["llama_cpp"] = llama_bench_figures(records, p, n)
     except (ValueError, KeyError, TypeError) as e:
@@ -292,6 +346,8 @@ def main():
     ap.add_argument("--gguf", help="Q4_0 GGUF of the same shapes for llama-bench (tools/make_test_gguf.py)")
     ap.add_argument("--llama-prompt-tokens", type=int, default=512, help="llama-bench -p and Pensieve's -p")
     ap.add_argument("--llama-gen-tokens", type=int, default=128, help="llama-bench -n and Pensieve's -n")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate Pensieve and llama-bench this many times (each --repeats long)")
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--kv-quality", action="store_true", help="also bench/kv_quality.py (4k-token prompts)")
     ap.add_argument("--kv-memory", action="store_true", help="also bench/kv_memory.py (full size, 4k-128k contexts)")

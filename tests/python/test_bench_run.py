@@ -125,3 +125,32 @@ def test_comparison_gives_llama_bench_pensieves_lengths_and_threads(tmp_path, pe
         assert roofline["decode_bytes_per_token_GB"] == pytest.approx(run.decode_bytes_per_token(tiny_model) / 1e9)
         assert len(roofline["memory_read_GBps_measured"]) == 2
         assert 0 < roofline["decode_fraction_of_roofline"]
+
+
+def test_rounds_alternate_and_pool_every_repetition(tmp_path, pensieve_bin, tiny_model, records):
+    """--rounds 2: Pensieve and llama-bench alternate twice; the figures are over both rounds."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "llama-bench"
+    fake.write_text(f"#!{sys.executable}\n"
+                    f"open({str(calls)!r}, 'a').write('x')\n"
+                    f"print(open({str(FIXTURE)!r}).read())\n")
+    fake.chmod(0o755)
+    # The fixture's tests are pp512/tg128, so those are the lengths asked for.
+    args = argparse.Namespace(binary=str(pensieve_bin), threads=2, repeats=2, timeout=300, rounds=2,
+                              llama_bench=str(fake), gguf="model.gguf", llama_prompt_tokens=512,
+                              llama_gen_tokens=128)
+    res = run.llama_cpp_comparison(args, tiny_model)
+    assert calls.read_text() == "xx" and res["rounds"] == 2
+    for key in ("pensieve", "pensieve_tg"):
+        runs = res[key]["runs"]
+        assert len(runs) == 4  # 2 rounds x 2 repeats
+        assert res[key]["decode_tokens_per_s"] == max(r["decode_tokens_per_s"] for r in runs)
+        assert len(res[key]["roofline"]["memory_read_GBps_measured"]) == 4
+    merged = res["llama_cpp"]["records"]
+    assert len(merged) == 2  # one pp and one tg record, each with both rounds' repetitions
+    for r in merged:
+        (single,) = [o for o in records if (o["n_prompt"], o["n_gen"]) == (r["n_prompt"], r["n_gen"])]
+        assert r["samples_ts"] == single["samples_ts"] * 2
+        assert r["avg_ts"] == pytest.approx(sum(single["samples_ts"]) / len(single["samples_ts"]))
+    assert res["ratios"] == run.ratios_vs_llama_cpp(res["pensieve"], res["pensieve_tg"],
+                                                    run.llama_bench_figures(merged, 512, 128))
