@@ -60,22 +60,29 @@ struct DetokenizeOptions {
   bool skip_special = false, jsonl = false, stream = false;
 };
 
-// Encodes a file's text repeatedly and reports the best time, excluding start-up and loading.
+// Encodes a file's text repeatedly and reports the best time, excluding start-up and loading:
+// from scratch (the segment cache cleared before each round) and once more with it warm, as a
+// client sending the same long prompt again finds it.
 void run_bench(const Tokenizer& tok, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open the file");
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string text = buffer.str();
-  double best = 1e30;
   std::size_t tokens = 0;
-  for (int round = 0; round < 3; ++round) {
+  const auto timed_encode = [&] {
     const auto start = std::chrono::steady_clock::now();
     tokens = tok.encode(text, false).size();
-    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    best = std::min(best, took.count());
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  double best = 1e30;
+  for (int round = 0; round < 3; ++round) {
+    tok.clear_segment_cache();
+    best = std::min(best, timed_encode());
   }
-  std::cout << to_json({{"bytes", text.size()}, {"tokens", tokens}, {"seconds", best}}) << "\n";
+  const double cached = timed_encode();
+  std::cout << to_json({{"bytes", text.size()}, {"tokens", tokens}, {"seconds", best}, {"seconds_cached", cached}})
+            << "\n";
 }
 
 void tokenize(const TokenizeOptions& o) {

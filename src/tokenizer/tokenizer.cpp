@@ -65,12 +65,24 @@ std::vector<TokenId> Tokenizer::encode(std::string_view input, bool add_bos) con
     if (piece.token_id >= 0) {
       ids.push_back(piece.token_id);
     } else if (piece.begin < piece.end) {
-      impl_->encode_text(input.substr(piece.begin, piece.end - piece.begin), piece.begin == 0, ids);
+      const std::string_view text = input.substr(piece.begin, piece.end - piece.begin);
+      const bool at_start = piece.begin == 0;
+      if (impl_->segment_cache.lookup(text, at_start, ids)) continue;
+      const std::size_t before = ids.size();
+      impl_->encode_text(text, at_start, ids);
+      impl_->segment_cache.store(text, at_start, std::span<const TokenId>(ids).subspan(before));
     }
   }
   if (add_bos && tpl.present) ids.insert(ids.end(), tpl.after.begin(), tpl.after.end());
   return ids;
 }
+
+Tokenizer::CacheStats Tokenizer::segment_cache_stats() const {
+  const auto s = impl_->segment_cache.stats();
+  return {s.hits, s.misses, s.entries, s.bytes};
+}
+
+void Tokenizer::clear_segment_cache() const { impl_->segment_cache.clear(); }
 
 std::string Tokenizer::decode(std::span<const TokenId> ids, bool skip_special) const {
   std::vector<std::string> tokens;

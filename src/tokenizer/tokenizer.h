@@ -48,6 +48,15 @@ class Tokenizer {
 
   StreamDecoder stream_decoder(bool skip_special = false) const;
 
+  // encode() keeps the tokens of long text segments (between special tokens) it has encoded
+  // recently (segment_cache.h): these say how that went, and clearing forgets them (benchmarks).
+  struct CacheStats {
+    std::uint64_t hits = 0, misses = 0;
+    std::size_t entries = 0, bytes = 0;
+  };
+  CacheStats segment_cache_stats() const;
+  void clear_segment_cache() const;
+
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();

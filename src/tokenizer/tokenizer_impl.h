@@ -13,6 +13,7 @@
 #include "tokenizer/normalizer.h"
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/segment_cache.h"
 #include "tokenizer/tokenizer.h"
 
 namespace pensieve::tokenizer {
@@ -36,6 +37,7 @@ struct Tokenizer::Impl {
   std::vector<TokenId> extra_eos_ids;  // generation_config.json eos_token_id
   std::optional<bool> add_bos_token;   // tokenizer_config.json
   std::optional<std::string> chat_template;
+  mutable SegmentCache segment_cache;  // encode() is const and may run on several threads
 
   // The string of an id as decode sees it, nullptr for an unknown id.
   const std::string* token_string(TokenId id) const;
