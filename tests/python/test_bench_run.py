@@ -99,21 +99,28 @@ def test_roofline_uses_the_best_bandwidth_measured():
     assert "decode_fraction_of_roofline" not in run.decode_roofline(10.0, 2e9, [])
 
 
+def fake_llama_bench(tmp_path, argv_file):
+    """A stand-in llama-bench: appends its arguments to argv_file (a JSON line a call) and prints
+    the real output of the fixture."""
+    fake = tmp_path / "llama-bench"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    f"open({str(argv_file)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                    f"print(open({str(FIXTURE)!r}).read())\n")
+    fake.chmod(0o755)
+    return fake
+
+
 def test_comparison_gives_llama_bench_pensieves_lengths_and_threads(tmp_path, pensieve_bin, tiny_model, records):
     """The whole comparison with a stand-in llama-bench that records its arguments and answers
     with the real output: same lengths and threads on both sides, ratios from both runs."""
     argv_file = tmp_path / "argv.json"
-    fake = tmp_path / "llama-bench"
-    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
-                    f"open({str(argv_file)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
-                    f"print(open({str(FIXTURE)!r}).read())\n")
-    fake.chmod(0o755)
+    fake = fake_llama_bench(tmp_path, argv_file)
     args = argparse.Namespace(binary=str(pensieve_bin), threads=2, repeats=1, timeout=300,
                               llama_bench=str(fake), gguf="model.gguf", llama_prompt_tokens=512,
                               llama_gen_tokens=128)
     assert run.threads_env(args)["PENSIEVE_THREADS"] == "2"  # what every Pensieve process gets
     res = run.llama_cpp_comparison(args, tiny_model)
-    argv = json.loads(argv_file.read_text())
+    (argv,) = [json.loads(line) for line in argv_file.read_text().splitlines()]
     assert argv == ["-m", "model.gguf", "-p", "512", "-n", "128", "-t", "2", "-r", "1", "-o", "json"]
     assert res["llama_cpp"]["records"] == records
     assert (res["pensieve"]["prompt_tokens"], res["pensieve"]["generated_tokens"]) == (512, 128)
@@ -129,18 +136,14 @@ def test_comparison_gives_llama_bench_pensieves_lengths_and_threads(tmp_path, pe
 
 def test_rounds_alternate_and_pool_every_repetition(tmp_path, pensieve_bin, tiny_model, records):
     """--rounds 2: Pensieve and llama-bench alternate twice; the figures are over both rounds."""
-    calls = tmp_path / "calls"
-    fake = tmp_path / "llama-bench"
-    fake.write_text(f"#!{sys.executable}\n"
-                    f"open({str(calls)!r}, 'a').write('x')\n"
-                    f"print(open({str(FIXTURE)!r}).read())\n")
-    fake.chmod(0o755)
+    argv_file = tmp_path / "argv.json"
+    fake = fake_llama_bench(tmp_path, argv_file)
     # The fixture's tests are pp512/tg128, so those are the lengths asked for.
     args = argparse.Namespace(binary=str(pensieve_bin), threads=2, repeats=2, timeout=300, rounds=2,
                               llama_bench=str(fake), gguf="model.gguf", llama_prompt_tokens=512,
                               llama_gen_tokens=128)
     res = run.llama_cpp_comparison(args, tiny_model)
-    assert calls.read_text() == "xx" and res["rounds"] == 2
+    assert len(argv_file.read_text().splitlines()) == 2 and res["rounds"] == 2
     for key in ("pensieve", "pensieve_tg"):
         runs = res[key]["runs"]
         assert len(runs) == 4  # 2 rounds x 2 repeats
