@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "kernels/cpu_dispatch.h"
 #include "kernels/thread_pool.h"
 
 namespace pensieve::kernels {
@@ -26,23 +27,6 @@ namespace {
 // task's scratch stays in the L1/L2 caches.
 constexpr int kTargetRows = 32;
 
-bool cpu_has_avx2_fma() {
-#if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-
-bool cpu_has_avx512() {
-#if defined(__x86_64__) || defined(__i386__)
-  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
-#else
-  return false;
-#endif
-}
-
 detail::AttentionTaskFn task_for(AttentionIsa isa) {
   switch (isa) {
     case AttentionIsa::avx512: return detail::avx512_attention_task();
@@ -56,7 +40,7 @@ detail::AttentionTaskFn task_for(AttentionIsa isa) {
 
 std::vector<AttentionIsa> available_attention_isas() {
   std::vector<AttentionIsa> out{AttentionIsa::portable};
-  if (detail::avx2_attention_task() && cpu_has_avx2_fma()) out.push_back(AttentionIsa::avx2);
+  if (detail::avx2_attention_task() && cpu_has_avx2()) out.push_back(AttentionIsa::avx2);
   if (detail::avx512_attention_task() && cpu_has_avx512()) out.push_back(AttentionIsa::avx512);
   return out;
 }

@@ -5,10 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
-
+#include "kernels/cpu_dispatch.h"
 #include "kernels/qmm_detail.h"
 #include "kernels/swiglu_cpu.h"
 #include "kernels/thread_pool.h"
@@ -16,39 +13,6 @@
 namespace pensieve::kernels {
 
 namespace {
-
-#if defined(__x86_64__) || defined(__i386__)
-// F16C (float16 scale conversion) through cpuid: not every compiler's __builtin_cpu_supports
-// knows it.
-bool cpu_has_f16c() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
-}
-#endif
-
-// Both are asked once: in a VM every cpuid instruction traps to the hypervisor, and these are
-// consulted on every matmul call.
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool has =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
-  return has;
-#else
-  return false;
-#endif
-}
-
-bool cpu_has_avx512vnni() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool has = cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512vnni");
-  return has;
-#else
-  return false;
-#endif
-}
 
 // Scratch space for quantized activations, reused across calls (calls come from one MLX stream
 // thread at a time; thread_local keeps concurrent callers apart anyway).

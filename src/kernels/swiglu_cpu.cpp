@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/qmm_cpu.h"
+#include "kernels/cpu_dispatch.h"
 
 namespace pensieve::kernels {
 
@@ -19,9 +19,8 @@ SwigluFn swiglu_avx2() { return nullptr; }
 }  // namespace detail
 
 void swiglu_span(const float* gate, const float* up, float* out, int64_t n) {
-  // tiled_layout_supported() is the AVX2 + FMA + F16C check the kernels use.
   static const detail::SwigluFn body = [] {
-    const detail::SwigluFn avx2 = tiled_layout_supported() ? detail::swiglu_avx2() : nullptr;
+    const detail::SwigluFn avx2 = cpu_has_avx2() ? detail::swiglu_avx2() : nullptr;
     return avx2 ? avx2 : detail::swiglu_portable;
   }();
   body(gate, up, out, n);
