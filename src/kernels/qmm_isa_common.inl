@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "kernels/qmm_detail.h"
 
@@ -11,6 +12,36 @@ namespace pensieve::kernels::detail {
 namespace {
 
 inline int round_to_int(float v) { return _mm_cvtss_si32(_mm_set_ss(v)); }  // nearest-even
+
+// body.template operator()<ST>() for the run-time scale type `t`: the kernels are compiled once
+// per scale type, picked here once per call.
+template <class Body>
+inline void with_scale_type(ScaleType t, Body&& body) {
+  switch (t) {
+    case ScaleType::f32: body.template operator()<ScaleType::f32>(); break;
+    case ScaleType::f16: body.template operator()<ScaleType::f16>(); break;
+    case ScaleType::bf16: body.template operator()<ScaleType::bf16>(); break;
+  }
+}
+
+// body.template operator()<MT>() for the run-time count of activation rows `rows` (1 … kMax):
+// a kernel instance per row count keeps the accumulators in registers.
+template <int kMax, class Body>
+inline void with_row_count(int64_t rows, Body&& body) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((rows == I + 1 ? (body.template operator()<I + 1>(), true) : false) || ...);
+  }(std::make_integer_sequence<int, kMax>{});
+}
+
+// body.template operator()<BITS>() for 4- or 8-bit codes.
+template <class Body>
+inline void with_bits(int bits, Body&& body) {
+  if (bits == 4) {
+    body.template operator()<4>();
+  } else {
+    body.template operator()<8>();
+  }
+}
 
 template <ScaleType ST>
 inline float load_scale(const void* base, int64_t i) {

@@ -99,31 +99,17 @@ void rows(const QmmProblem& p, const QuantizedActivations& a, int64_t n, int64_t
   }
 }
 
-template <ScaleType ST>
-void compute_typed(const QmmProblem& p, const QuantizedActivations& a, int64_t n0, int64_t n1,
-                   int64_t m0, int64_t m1) {
-  // Activation tiles outside, weight rows inside: the task's stretch of weight rows stays in
-  // cache while each tile of activation rows passes over it.
-  for (int64_t m = m0; m < m1; m += kRowTile) {
-    const int64_t mt = m1 - m < kRowTile ? m1 - m : kRowTile;
-    for (int64_t n = n0; n < n1; ++n) {
-      switch (mt) {
-        case 4: rows<4, ST>(p, a, n, m); break;
-        case 3: rows<3, ST>(p, a, n, m); break;
-        case 2: rows<2, ST>(p, a, n, m); break;
-        default: rows<1, ST>(p, a, n, m); break;
-      }
-    }
-  }
-}
-
 void compute(const QmmProblem& p, const QuantizedActivations& a, int64_t n0, int64_t n1,
              int64_t m0, int64_t m1) {
-  switch (p.scale_type) {
-    case ScaleType::f32: compute_typed<ScaleType::f32>(p, a, n0, n1, m0, m1); break;
-    case ScaleType::f16: compute_typed<ScaleType::f16>(p, a, n0, n1, m0, m1); break;
-    case ScaleType::bf16: compute_typed<ScaleType::bf16>(p, a, n0, n1, m0, m1); break;
-  }
+  with_scale_type(p.scale_type, [&]<ScaleType ST>() {
+    // Activation tiles outside, weight rows inside: the task's stretch of weight rows stays in
+    // cache while each tile of activation rows passes over it.
+    for (int64_t m = m0; m < m1; m += kRowTile) {
+      with_row_count<kRowTile>(m1 - m < kRowTile ? m1 - m : kRowTile, [&]<int MT>() {
+        for (int64_t n = n0; n < n1; ++n) rows<MT, ST>(p, a, n, m);
+      });
+    }
+  });
 }
 
 const IsaKernels kAvx2{quantize_rows, compute, 32, compute_tiled_avx2, 8};

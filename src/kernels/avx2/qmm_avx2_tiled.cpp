@@ -99,37 +99,25 @@ void tiles(const QmmProblem& p, const QuantizedActivations& a, int64_t t0, int64
 
 template <int NT, int MT, ScaleType ST>
 void tiles_any_bits(const QmmProblem& p, const QuantizedActivations& a, int64_t t, int64_t m0) {
-  if (p.bits == 4) {
-    tiles<NT, MT, 4, ST>(p, a, t, m0);
-  } else {
-    tiles<NT, MT, 8, ST>(p, a, t, m0);
-  }
-}
-
-// 16 ymm registers: two activation rows per pass (one row: two tiles at once).
-template <ScaleType ST>
-void compute_typed(const QmmProblem& p, const QuantizedActivations& a, int64_t n0, int64_t n1,
-                   int64_t m0, int64_t m1) {
-  const int64_t t0 = n0 / kTileRows, t1 = n1 / kTileRows;
-  int64_t m = m0;
-  for (; m + 2 <= m1; m += 2)
-    for (int64_t t = t0; t < t1; ++t) tiles_any_bits<1, 2, ST>(p, a, t, m);
-  if (m < m1) {
-    int64_t t = t0;
-    for (; t + 2 <= t1; t += 2) tiles_any_bits<2, 1, ST>(p, a, t, m);
-    for (; t < t1; ++t) tiles_any_bits<1, 1, ST>(p, a, t, m);
-  }
+  with_bits(p.bits, [&]<int BITS>() { tiles<NT, MT, BITS, ST>(p, a, t, m0); });
 }
 
 }  // namespace
 
+// 16 ymm registers: two activation rows per pass (one row: two tiles at once).
 void compute_tiled_avx2(const QmmProblem& p, const QuantizedActivations& a, int64_t n0,
                         int64_t n1, int64_t m0, int64_t m1) {
-  switch (p.scale_type) {
-    case ScaleType::f32: compute_typed<ScaleType::f32>(p, a, n0, n1, m0, m1); break;
-    case ScaleType::f16: compute_typed<ScaleType::f16>(p, a, n0, n1, m0, m1); break;
-    case ScaleType::bf16: compute_typed<ScaleType::bf16>(p, a, n0, n1, m0, m1); break;
-  }
+  with_scale_type(p.scale_type, [&]<ScaleType ST>() {
+    const int64_t t0 = n0 / kTileRows, t1 = n1 / kTileRows;
+    int64_t m = m0;
+    for (; m + 2 <= m1; m += 2)
+      for (int64_t t = t0; t < t1; ++t) tiles_any_bits<1, 2, ST>(p, a, t, m);
+    if (m < m1) {
+      int64_t t = t0;
+      for (; t + 2 <= t1; t += 2) tiles_any_bits<2, 1, ST>(p, a, t, m);
+      for (; t < t1; ++t) tiles_any_bits<1, 1, ST>(p, a, t, m);
+    }
+  });
 }
 
 }  // namespace pensieve::kernels::detail

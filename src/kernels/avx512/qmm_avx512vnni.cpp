@@ -50,42 +50,17 @@ void rows(const QmmProblem& p, const QuantizedActivations& a, int64_t n, int64_t
 
 constexpr int kRowTile = 8;
 
-template <int MT, ScaleType ST>
-void rows_any_bits(const QmmProblem& p, const QuantizedActivations& a, int64_t n, int64_t m0) {
-  if (p.bits == 4) {
-    rows<MT, 4, ST>(p, a, n, m0);
-  } else {
-    rows<MT, 8, ST>(p, a, n, m0);
-  }
-}
-
-template <ScaleType ST>
-void compute_typed(const QmmProblem& p, const QuantizedActivations& a, int64_t n0, int64_t n1,
-                   int64_t m0, int64_t m1) {
-  for (int64_t m = m0; m < m1; m += kRowTile) {
-    const int64_t mt = m1 - m < kRowTile ? m1 - m : kRowTile;
-    for (int64_t n = n0; n < n1; ++n) {
-      switch (mt) {
-        case 8: rows_any_bits<8, ST>(p, a, n, m); break;
-        case 7: rows_any_bits<7, ST>(p, a, n, m); break;
-        case 6: rows_any_bits<6, ST>(p, a, n, m); break;
-        case 5: rows_any_bits<5, ST>(p, a, n, m); break;
-        case 4: rows_any_bits<4, ST>(p, a, n, m); break;
-        case 3: rows_any_bits<3, ST>(p, a, n, m); break;
-        case 2: rows_any_bits<2, ST>(p, a, n, m); break;
-        default: rows_any_bits<1, ST>(p, a, n, m); break;
-      }
-    }
-  }
-}
-
 void compute(const QmmProblem& p, const QuantizedActivations& a, int64_t n0, int64_t n1,
              int64_t m0, int64_t m1) {
-  switch (p.scale_type) {
-    case ScaleType::f32: compute_typed<ScaleType::f32>(p, a, n0, n1, m0, m1); break;
-    case ScaleType::f16: compute_typed<ScaleType::f16>(p, a, n0, n1, m0, m1); break;
-    case ScaleType::bf16: compute_typed<ScaleType::bf16>(p, a, n0, n1, m0, m1); break;
-  }
+  with_scale_type(p.scale_type, [&]<ScaleType ST>() {
+    for (int64_t m = m0; m < m1; m += kRowTile) {
+      with_row_count<kRowTile>(m1 - m < kRowTile ? m1 - m : kRowTile, [&]<int MT>() {
+        with_bits(p.bits, [&]<int BITS>() {
+          for (int64_t n = n0; n < n1; ++n) rows<MT, BITS, ST>(p, a, n, m);
+        });
+      });
+    }
+  });
 }
 
 // ---- WeightLayout::tiled16: one register = one 32-bit word of each of 16 rows ----
@@ -167,53 +142,24 @@ void tiles(const QmmProblem& p, const QuantizedActivations& a, int64_t t0, int64
       _mm512_storeu_ps(p.y + (m0 + m) * p.N + (t0 + i) * kTileRows, acc[i][m]);
 }
 
-template <int NT, int MT, ScaleType ST>
-void tiles_any_bits(const QmmProblem& p, const QuantizedActivations& a, int64_t t, int64_t m0) {
-  if (p.bits == 4) {
-    tiles<NT, MT, 4, ST>(p, a, t, m0);
-  } else {
-    tiles<NT, MT, 8, ST>(p, a, t, m0);
-  }
-}
-
 // Activation rows in tiles of up to 8 (outer), weight tiles inner: the task's weight tiles stay
 // in cache while each activation tile passes. Few activation rows leave registers for several
 // weight tiles at once.
-template <int MT, ScaleType ST>
-void tiled_rows(const QmmProblem& p, const QuantizedActivations& a, int64_t t0, int64_t t1,
-                int64_t m) {
-  constexpr int NT = MT == 1 ? 4 : MT == 2 ? 2 : 1;
-  int64_t t = t0;
-  for (; t + NT <= t1; t += NT) tiles_any_bits<NT, MT, ST>(p, a, t, m);
-  for (; t < t1; ++t) tiles_any_bits<1, MT, ST>(p, a, t, m);
-}
-
-template <ScaleType ST>
-void compute_tiled_typed(const QmmProblem& p, const QuantizedActivations& a, int64_t n0,
-                         int64_t n1, int64_t m0, int64_t m1) {
-  const int64_t t0 = n0 / kTileRows, t1 = n1 / kTileRows;
-  for (int64_t m = m0; m < m1; m += kRowTile) {
-    const int64_t mt = m1 - m < kRowTile ? m1 - m : kRowTile;
-    switch (mt) {
-      case 8: tiled_rows<8, ST>(p, a, t0, t1, m); break;
-      case 7: tiled_rows<7, ST>(p, a, t0, t1, m); break;
-      case 6: tiled_rows<6, ST>(p, a, t0, t1, m); break;
-      case 5: tiled_rows<5, ST>(p, a, t0, t1, m); break;
-      case 4: tiled_rows<4, ST>(p, a, t0, t1, m); break;
-      case 3: tiled_rows<3, ST>(p, a, t0, t1, m); break;
-      case 2: tiled_rows<2, ST>(p, a, t0, t1, m); break;
-      default: tiled_rows<1, ST>(p, a, t0, t1, m); break;
-    }
-  }
-}
-
 void compute_tiled(const QmmProblem& p, const QuantizedActivations& a, int64_t n0, int64_t n1,
                    int64_t m0, int64_t m1) {
-  switch (p.scale_type) {
-    case ScaleType::f32: compute_tiled_typed<ScaleType::f32>(p, a, n0, n1, m0, m1); break;
-    case ScaleType::f16: compute_tiled_typed<ScaleType::f16>(p, a, n0, n1, m0, m1); break;
-    case ScaleType::bf16: compute_tiled_typed<ScaleType::bf16>(p, a, n0, n1, m0, m1); break;
-  }
+  const int64_t t0 = n0 / kTileRows, t1 = n1 / kTileRows;
+  with_scale_type(p.scale_type, [&]<ScaleType ST>() {
+    for (int64_t m = m0; m < m1; m += kRowTile) {
+      with_row_count<kRowTile>(m1 - m < kRowTile ? m1 - m : kRowTile, [&]<int MT>() {
+        with_bits(p.bits, [&]<int BITS>() {
+          constexpr int NT = MT == 1 ? 4 : MT == 2 ? 2 : 1;
+          int64_t t = t0;
+          for (; t + NT <= t1; t += NT) tiles<NT, MT, BITS, ST>(p, a, t, m);
+          for (; t < t1; ++t) tiles<1, MT, BITS, ST>(p, a, t, m);
+        });
+      });
+    }
+  });
 }
 
 const IsaKernels kAvx512Vnni{quantize_rows, compute, 64, compute_tiled, 8};
