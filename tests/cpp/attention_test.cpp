@@ -13,8 +13,13 @@
 #include "kernels/attention_cpu.h"
 #include "kernels/attention_quantize.h"
 #include "model/kv_cache.h"
+#include "mlx_test_support.h"
 
 namespace {
+
+using pensieve::test::max_abs;
+using pensieve::test::randn;
+using pensieve::test::relative_difference;
 
 namespace mx = mlx::core;
 using pensieve::kernels::StoredKV;
@@ -23,16 +28,6 @@ using pensieve::model::KVCache;
 struct Shape {
   int heads, kv_heads, head_dim;
 };
-
-mx::array randn(mx::Shape shape, uint64_t seed) {
-  return mx::random::normal(shape, mx::float32, 0.0f, 1.0f, mx::random::key(seed));
-}
-
-float max_abs(const mx::array& a) { return mx::max(mx::abs(a)).item<float>(); }
-
-float relative_difference(const mx::array& got, const mx::array& want) {
-  return max_abs(mx::subtract(got, want)) / std::max(1e-6f, max_abs(want));
-}
 
 // One sequence's keys and values (length `prefix` + L) fed through a one-layer cache in two
 // updates, so the buffers have spare capacity past the valid length as in real use.

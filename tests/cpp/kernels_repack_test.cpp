@@ -10,19 +10,14 @@
 
 #include "kernels/cpu_layout.h"
 #include "kernels/repack.h"
+#include "mlx_test_support.h"
 
 namespace mx = mlx::core;
 namespace k = pensieve::kernels;
 
 namespace {
 
-// A's bytes, row-major.
-std::vector<unsigned char> bytes_of(const mx::array& a) {
-  auto c = mx::contiguous(a);
-  mx::eval(c);
-  const auto* p = c.data<unsigned char>();
-  return std::vector<unsigned char>(p, p + c.nbytes());
-}
+using pensieve::test::bytes_of;
 
 // Repacks `a` through a reader over a copy of its bytes placed `misalign` bytes into a buffer
 // (a file's tensor need not be aligned to its element size).

@@ -19,6 +19,7 @@
 #include "kernels/cpu_layout.h"
 #include "model/safetensors.h"
 #include "model/weight_loader.h"
+#include "mlx_test_support.h"
 
 namespace mx = mlx::core;
 namespace fs = std::filesystem;
@@ -27,12 +28,7 @@ namespace m = pensieve::model;
 
 namespace {
 
-std::vector<unsigned char> bytes_of(const mx::array& a) {
-  auto c = mx::contiguous(a);
-  mx::eval(c);
-  const auto* p = c.data<unsigned char>();
-  return std::vector<unsigned char>(p, p + c.nbytes());
-}
+using pensieve::test::bytes_of;
 
 struct Named {
   std::string name, dtype;

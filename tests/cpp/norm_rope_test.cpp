@@ -12,20 +12,15 @@
 
 #include "kernels/norm.h"
 #include "kernels/rope.h"
+#include "mlx_test_support.h"
 
 namespace {
 
+using pensieve::test::randn;
+using pensieve::test::relative_difference;
+
 namespace mx = mlx::core;
 namespace k = pensieve::kernels;
-
-mx::array randn(mx::Shape shape, uint64_t seed) {
-  return mx::random::normal(shape, mx::float32, 0.0f, 1.0f, mx::random::key(seed));
-}
-
-float relative_difference(const mx::array& got, const mx::array& want) {
-  auto diff = mx::max(mx::abs(mx::subtract(got, want))).item<float>();
-  return diff / std::max(1e-6f, mx::max(mx::abs(want)).item<float>());
-}
 
 std::string node_name(const mx::array& a) { return a.has_primitive() ? a.primitive().name() : "(none)"; }
 
