@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <chrono>
@@ -32,6 +33,8 @@ std::string route_label(const std::string& path) {
     if (path == route) return path;
   return "unmatched";
 }
+constexpr int kListenBacklog = 1024;
+
 }  // namespace
 
 HttpServer::HttpServer(ServerOptions options, ModelHost& host)
@@ -47,6 +50,14 @@ HttpServer::HttpServer(ServerOptions options, ModelHost& host)
   // delayed ACK (up to 40 ms) would become the stream's pace. Each SSE write is already one
   // chunk in one send, so this makes no extra small packets.
   http_->set_tcp_nodelay(true);
+  // Debian's compiled cpp-httplib listens with a backlog of 5: a burst of clients connecting at
+  // once (parallel agents, a benchmark's streams) overflows it and some get reset. The listening
+  // socket is noted here (with httplib's own options set on it) and its backlog raised once bound
+  // (see bind).
+  http_->set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_socket_ = sock;
+  });
 
   // Authentication before routing; /health and the web page stay open.
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -105,8 +116,11 @@ bool HttpServer::authorized(const httplib::Request& req) const {
 bool HttpServer::listen() { return http_->listen(options_.host, options_.port); }
 
 int HttpServer::bind() {
-  if (options_.port == 0) return http_->bind_to_any_port(options_.host);
-  return http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  const int port = options_.port == 0 ? http_->bind_to_any_port(options_.host)
+                                      : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  // Listening again on a listening socket sets its backlog (capped by net.core.somaxconn).
+  if (port > 0 && listen_socket_ >= 0) ::listen(listen_socket_, kListenBacklog);
+  return port;
 }
 
 bool HttpServer::listen_after_bind() { return http_->listen_after_bind(); }

@@ -45,6 +45,7 @@ class HttpServer {
   ServerOptions options_;
   ModelHost& host_;
   std::unique_ptr<httplib::Server> http_;
+  int listen_socket_ = -1;  // set when bound (see bind)
   // A generation's response is done: its timings into the histograms below.
   void observe_timings(const api::openai::Timings& timings);
 

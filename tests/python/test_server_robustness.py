@@ -233,3 +233,29 @@ def test_many_bad_requests_at_once(server):
     assert not errors, errors
     time.sleep(0.1)
     still_serving(server)
+
+
+def test_burst_of_connections_while_busy(server):
+    """A burst of clients connecting while the server is not accepting (here: stopped for a moment,
+    as a loaded machine may hold it) must all be served once it runs again: the listen backlog
+    holds them. With cpp-httplib's own backlog of 5, connections past it were reset or timed out."""
+    import signal
+
+    clients = 64
+    socks = []
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(clients):
+            s = socket.create_connection((server.host, server.port), timeout=0.5)
+            s.settimeout(30)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            socks.append(s)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    answered = 0
+    for s in socks:
+        with s:
+            if s.recv(64).startswith(b"HTTP/1.1 200"):
+                answered += 1
+    assert answered == clients
+    still_serving(server)
