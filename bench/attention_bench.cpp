@@ -34,6 +34,7 @@ constexpr std::size_t kMinBytesPerPass = std::size_t{768} << 20;
 struct Format {
   const char* name;
   int bits, group;
+  mx::Dtype float_dtype = mx::float32;  // bits 0: how keys and values are stored
 };
 
 // Streaming sum over 1 GiB on the kernels' thread pool.
@@ -63,14 +64,14 @@ double read_gbps(int repeats) {
 // `layers` one-layer caches of `depth` random positions.
 std::vector<pensieve::model::KVCache> fill(const Format& f, int depth, int layers) {
   const int chunk = std::min(depth, 1024);
-  pensieve::model::KVCache encoder(1, f.bits, f.group);
+  pensieve::model::KVCache encoder(1, f.bits, f.group, f.float_dtype);
   auto keys = encoder.encode(mx::random::normal({1, kHeads, chunk, kHeadDim}, mx::float32, 0.0f, 1.0f, mx::random::key(1)));
   auto values = encoder.encode(mx::random::normal({1, kHeads, chunk, kHeadDim}, mx::float32, 0.0f, 1.0f, mx::random::key(2)));
   mx::eval(keys);
   mx::eval(values);
   std::vector<pensieve::model::KVCache> caches;
   for (int l = 0; l < layers; ++l) {
-    caches.emplace_back(1, f.bits, f.group);
+    caches.emplace_back(1, f.bits, f.group, f.float_dtype);
     caches.back().reserve_hint(depth);
     for (int done = 0; done < depth; done += chunk) {
       caches.back().append_encoded(0, keys, values);
@@ -117,12 +118,13 @@ int main(int argc, char** argv) {
   out["memory_read_GBps"] = read_gbps(5);
   out["heads"] = kHeads;
   out["head_dim"] = kHeadDim;
-  const std::vector<Format> formats{{"float32", 0, 0}, {"8bit-g32", 8, 32}, {"4bit-g32", 4, 32}, {"4bit-g96", 4, 96}};
+  const std::vector<Format> formats{{"float32", 0, 0, mx::float32}, {"float16", 0, 0, mx::float16},
+                                    {"8bit-g32", 8, 32}, {"4bit-g32", 4, 32}, {"4bit-g96", 4, 96}};
   std::vector<float> q(kHeads * kHeadDim, 0.01f), result(q.size());
   for (int depth : depths)
     for (const auto& f : formats) {
       const std::size_t layer_bytes =
-          pensieve::model::KVCache::bytes_per_position(kHeads, kHeadDim, mx::float32, f.bits, f.group ? f.group : 32) *
+          pensieve::model::KVCache::bytes_per_position(kHeads, kHeadDim, f.float_dtype, f.bits, f.group ? f.group : 32) *
           static_cast<std::size_t>(depth);
       const int layers = static_cast<int>(std::clamp<std::size_t>(kMinBytesPerPass / layer_bytes + 1, 1, 32));
       auto caches = fill(f, depth, layers);
@@ -141,6 +143,7 @@ int main(int argc, char** argv) {
         p.scale = 0.1f;
         p.bits = f.bits;
         p.group_size = f.group ? f.group : 32;
+        p.kv_f16 = f.bits == 0 && f.float_dtype == mx::float16;
         k::AttentionSequence s;
         s.keys = rows({state.begin(), state.begin() + static_cast<long>(half)});
         s.values = rows({state.begin() + static_cast<long>(half), state.end()});

@@ -29,6 +29,7 @@ struct BenchOptions {
   int repeats = 1;
   int kv_bits = 0;
   int kv_group_size = 32;
+  std::string kv_dtype = "auto";  // unquantized KV storage (model::LoadOptions::kv_dtype)
   int depth = 0;  // synthetic context positions in the cache before the prompt
   bool json = false;
 };
@@ -155,7 +156,9 @@ void bench(const BenchOptions& o) {
   auto dir = resolve_model_dir(o.model, {.quiet = o.json});
   const auto t0 = std::chrono::steady_clock::now();
   auto tok = tokenizer::Tokenizer::from_directory(dir);
-  auto model = model::Phi3Model::load(dir);
+  model::LoadOptions load_options;
+  if (o.kv_dtype != "auto") load_options.kv_dtype = o.kv_dtype == "float16" ? mx::float16 : mx::float32;
+  auto model = model::Phi3Model::load(dir, load_options);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   engine::Generator generator(model, tok, o.kv_bits, o.kv_group_size);
 
@@ -207,6 +210,7 @@ void bench(const BenchOptions& o) {
                           {"generated_tokens", o.gen_tokens},
                           {"repeats", o.repeats},
                           {"kv_bits", o.kv_bits},
+                          {"kv_dtype", o.kv_bits ? nlohmann::json() : nlohmann::json(dtype_name(model.kv_dtype()))},
                           {"depth", o.depth},
                           {"kv_bytes_per_token", kv_per_token},
                           {"kv_bytes", kv_bytes},
@@ -243,7 +247,9 @@ void bench(const BenchOptions& o) {
   char load[32];
   std::snprintf(load, sizeof load, "%.2f s", load_s);
   std::cout << "\nload " << load << ", context " << positions << " positions, KV "
-            << (o.kv_bits ? std::to_string(o.kv_bits) + "-bit g" + std::to_string(o.kv_group_size) + " " : std::string()) << human(static_cast<double>(kv_bytes), kBytes, 5, 1024)
+            << (o.kv_bits ? std::to_string(o.kv_bits) + "-bit g" + std::to_string(o.kv_group_size) + " "
+                          : dtype_name(model.kv_dtype()) + " ")
+            << human(static_cast<double>(kv_bytes), kBytes, 5, 1024)
             << ", peak memory "
             << human(static_cast<double>(mx::get_peak_memory()), kBytes, 5, 1024) << " (MLX), peak RSS "
             << human(static_cast<double>(peak_rss_bytes()), kBytes, 5, 1024) << ", " << o.repeats
@@ -265,6 +271,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--kv-group-size", o->kv_group_size,
                   "Quantization group of --kv-bits along head_dim (must divide it; 96 on Phi-3: 4.33 bits a value at 4 bits)")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--kv-dtype", o->kv_dtype, "Unquantized KV cache storage: auto (float16 for float32 activations on the CPU, else the activation dtype), float16, float32")
+      ->check(CLI::IsMember({"auto", "float16", "float32"}))->capture_default_str();
   cmd->add_option("--depth", o->depth, "Positions of synthetic keys/values in the cache before the prompt (long-context decode)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--json", o->json, "One JSON object on stdout instead of the table");

@@ -31,6 +31,7 @@ struct RunOptions {
   int prefill_chunk = 512;
   int kv_bits = 0;
   int kv_group_size = 32;
+  std::string kv_dtype = "auto";
 };
 
 std::optional<mlx::core::Dtype> parse_dtype(const std::string& name) {
@@ -68,7 +69,7 @@ void run(RunOptions o) {
   }
   auto dir = resolve_model_dir(o.model);
   auto tok = tokenizer::Tokenizer::from_directory(dir);
-  auto model = model::Phi3Model::load(dir, {parse_dtype(o.dtype)});
+  auto model = model::Phi3Model::load(dir, {.dtype = parse_dtype(o.dtype), .kv_dtype = parse_dtype(o.kv_dtype)});
   engine::Generator generator(model, tok, o.kv_bits, o.kv_group_size);
   auto prompt = build_prompt(o, tok);
   if (!o.logits_out.empty()) write_json_file(o.logits_out, generator.last_logits(prompt, o.prefill_chunk));
@@ -116,6 +117,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--kv-bits", opts->kv_bits, "KV cache storage: 8 or 4 bits (quantized); default: unquantized")->check(CLI::IsMember({4, 8}));
   cmd->add_option("--kv-group-size", opts->kv_group_size, "Quantization group of --kv-bits along head_dim (must divide it; 96 on Phi-3: 4.33 bits a value at 4 bits)")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--kv-dtype", opts->kv_dtype, "Unquantized KV cache storage: auto (float16 for float32 activations on the CPU, else the activation dtype), float16, float32")
+      ->check(CLI::IsMember({"auto", "float16", "float32"}))->capture_default_str();
   cmd->add_option("--logits-out", opts->logits_out, "Write the prompt's last-position logits as JSON")->group("");
   cmd->add_option("--ids-out", opts->ids_out, "Write the generated token ids as JSON")->group("");
   cmd->footer("Examples:\n"

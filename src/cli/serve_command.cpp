@@ -26,6 +26,7 @@ struct ServeOptions {
   server::ServerOptions server;
   double kv_budget_gb = 0;
   double prefix_cache_gb = 0;
+  std::string kv_dtype = "auto";  // unquantized KV storage (model::LoadOptions::kv_dtype)
   std::string log_level = "info";
   std::string config_file;
 };
@@ -46,7 +47,9 @@ void serve(ServeOptions o) {
     o.server.engine.prefix_cache_bytes = static_cast<std::size_t>(o.prefix_cache_gb * (1u << 30));
   const sigset_t signals = stop_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts: all inherit it
-  server::ModelHost host(o.model, [model = o.model] { return resolve_model_dir(model); }, o.server.engine);
+  model::LoadOptions load;
+  if (o.kv_dtype != "auto") load.kv_dtype = o.kv_dtype == "float16" ? mlx::core::float16 : mlx::core::float32;
+  server::ModelHost host(o.model, [model = o.model] { return resolve_model_dir(model); }, o.server.engine, load);
   server::HttpServer http(o.server, host);
   const int port = http.bind();
   if (port < 0) throw Error("cannot listen on " + o.server.host + ":" + std::to_string(o.server.port));
@@ -107,6 +110,8 @@ void add_serve_command(CLI::App& app) {
       ->envname("PENSIEVE_KV_BITS")->check(CLI::IsMember({4, 8}));
   cmd->add_option("--kv-group-size", o->server.engine.kv_group_size, "Quantization group of --kv-bits along head_dim (must divide it; 96 on Phi-3: 4.33 bits a value at 4 bits)")
       ->envname("PENSIEVE_KV_GROUP_SIZE")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--kv-dtype", o->kv_dtype, "Unquantized KV cache storage: auto (float16 for float32 activations on the CPU, else the activation dtype), float16, float32")
+      ->envname("PENSIEVE_KV_DTYPE")->check(CLI::IsMember({"auto", "float16", "float32"}))->capture_default_str();
   cmd->add_option("--max-body-mb", o->server.max_body_bytes, "Largest request body")
       ->envname("PENSIEVE_MAX_BODY_MB")
       ->transform([](std::string v) { return std::to_string(static_cast<std::size_t>(std::stod(v) * (1 << 20))); });

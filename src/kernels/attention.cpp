@@ -68,10 +68,16 @@ mx::array attention_with_mlx_ops(const mx::array& q, const std::vector<StoredKV>
       outs.push_back(quantized_sdpa(qb, s, scale));
     else if (s.bits > 0)
       outs.push_back(dequantized_sdpa(qb, s, scale));
-    else
-      outs.push_back(mx::fast::scaled_dot_product_attention(qb, valid_prefix(s.keys, s.length),
-                                                            valid_prefix(s.values, s.length), scale,
+    else {
+      // Keys and values stored in another float dtype (float16 beside float32 queries on the
+      // CPU) are converted whole each call: this is the reference path, not the fast one.
+      auto as_q = [&](const mx::array& a) {
+        auto p = valid_prefix(a, s.length);
+        return p.dtype() == q.dtype() ? p : mx::astype(p, q.dtype());
+      };
+      outs.push_back(mx::fast::scaled_dot_product_attention(qb, as_q(s.keys), as_q(s.values), scale,
                                                             L > 1 ? "causal" : ""));
+    }
   }
   auto out = B == 1 ? outs[0] : mx::concatenate(outs, 0);
   return mx::reshape(mx::transpose(out, {0, 2, 1, 3}), {B, L, H * hd});
@@ -82,12 +88,15 @@ bool attention_uses_cpu_kernel(const mx::array& q, const std::vector<StoredKV>& 
       kv.empty())
     return false;
   const auto& first = kv[0];
+  const auto kv_dtype = first.keys.dtype();  // bits 0: float32 or float16, the same for every sequence
   if (!attention_supported(q.shape(1), first.keys.shape(1), q.shape(3), first.bits, first.group_size))
     return false;
   for (const auto& s : kv) {
     if (s.bits != first.bits || s.group_size != first.group_size || s.keys.shape(1) != first.keys.shape(1))
       return false;
-    if (s.bits == 0 && (s.keys.dtype() != mx::float32 || s.values.dtype() != mx::float32)) return false;
+    if (s.bits == 0 && ((kv_dtype != mx::float32 && kv_dtype != mx::float16) || s.keys.dtype() != kv_dtype ||
+                        s.values.dtype() != kv_dtype))
+      return false;
     if (s.bits > 0) {
       const auto t = s.key_scales->dtype();
       if ((t != mx::float16 && t != mx::float32) || s.key_biases->dtype() != t || s.value_scales->dtype() != t ||

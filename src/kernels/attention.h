@@ -15,7 +15,8 @@ namespace mx = mlx::core;
 // One sequence's keys and values of one layer as the cache stores them: whole buffers, of which
 // the first `length` positions are valid.
 struct StoredKV {
-  // float [1, kv_heads, capacity, head_dim], or (bits > 0) packed uint32 [.., head_dim*bits/32]
+  // float [1, kv_heads, capacity, head_dim] (any float dtype; the CPU kernel reads float32 and
+  // float16), or (bits > 0) packed uint32 [.., head_dim*bits/32]
   mx::array keys, values;
   // bits > 0: MLX affine quantization along head_dim, [1, kv_heads, capacity, head_dim/group]
   std::optional<mx::array> key_scales, key_biases, value_scales, value_biases;
@@ -25,7 +26,8 @@ struct StoredKV {
 };
 
 // q: [B, heads, L, head_dim], row b at positions kv[b].length - L … kv[b].length - 1 (the new
-// positions are already stored). Returns [B, L, heads*head_dim] in q's dtype.
+// positions are already stored). Returns [B, L, heads*head_dim] in q's dtype (float keys and
+// values of another dtype, float16 beside float32 queries, are read as q's).
 mx::array attention(const mx::array& q, const std::vector<StoredKV>& kv, float scale);
 
 // The same through MLX's own ops only (mx::fast::scaled_dot_product_attention; for quantized

@@ -1,7 +1,8 @@
 // The attention block kernel, compiled once per instruction set: attention_cpu.cpp includes it
-// with the baseline flags, avx2/attention_avx2.cpp with AVX2+FMA. Plain loops written so the
+// with the baseline flags, avx2/attention_avx2.cpp with AVX2+FMA+F16C. Plain loops written so the
 // compiler vectorises them (no reductions across a loop's iterations, which it may not reorder).
-// Include inside a namespace, after attention_detail.h; uses no library code.
+// Include inside a namespace, after attention_detail.h (and <immintrin.h> where __F16C__ is
+// defined: float16 rows are then converted by F16C); uses no library code.
 
 namespace {
 
@@ -10,26 +11,31 @@ using detail::kKeyBlock;
 
 constexpr float kMinScore = -3.0e38f;
 
+// float16 bits → float, exactly (subnormals, infinities and NaN payloads included). Branch-free:
+// the three cases are computed and selected with masks, so loops over it vectorise.
 inline float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exponent = (h >> 10) & 0x1fu;
-  uint32_t mantissa = h & 0x3ffu;
-  uint32_t bits;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000u | (mantissa << 13);
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  } else if (mantissa == 0) {
-    bits = sign;
-  } else {  // subnormal: normalise
-    exponent = 113;
-    while ((mantissa & 0x400u) == 0) {
-      mantissa <<= 1;
-      --exponent;
-    }
-    bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
-  }
-  return __builtin_bit_cast(float, bits);
+  const uint32_t exponent = (h >> 10) & 0x1fu;
+  const uint32_t mantissa = h & 0x3ffu;
+  const uint32_t normal = ((exponent + 112) << 23) | (mantissa << 13);
+  const uint32_t special = 0x7f800000u | (mantissa << 13);  // infinity or NaN
+  const uint32_t subnormal =
+      __builtin_bit_cast(uint32_t, static_cast<float>(static_cast<int32_t>(mantissa)) * 0x1p-24f);
+  const uint32_t is_subnormal = 0u - static_cast<uint32_t>(exponent == 0);
+  const uint32_t is_special = 0u - static_cast<uint32_t>(exponent == 0x1f);
+  return __builtin_bit_cast(float, sign | (subnormal & is_subnormal) | (special & is_special) |
+                                       (normal & ~(is_subnormal | is_special)));
+}
+
+// n float16 values as floats: 8 at a time by F16C where the build has it, else half_to_float
+// (which the compiler vectorises).
+inline void halves_to_floats(const uint16_t* src, float* dst, int n) {
+  int i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+#endif
+  for (; i < n; ++i) dst[i] = half_to_float(src[i]);
 }
 
 inline float scale_at(const void* base, int64_t i, bool f16) {
@@ -67,6 +73,16 @@ void load_rows(const AttentionShape& s, const KvRows& rows, int kv_head, int j0,
     else
       out[j * hd + d] = v;
   };
+  if (s.bits == 0 && s.kv_f16) {  // rows converted into contiguous floats, then placed like quantized ones
+    const uint16_t* src = static_cast<const uint16_t*>(rows.data) + first * hd;
+    for (int j = 0; j < n; ++j) {
+      float* dst = transposed ? row_buffer : out + static_cast<int64_t>(j) * hd;
+      halves_to_floats(src + static_cast<int64_t>(j) * hd, dst, hd);
+      if (transposed)
+        for (int d = 0; d < hd; ++d) out[d * kKeyBlock + j] = row_buffer[d];
+    }
+    return;
+  }
   if (s.bits == 0) {
     const float* src = static_cast<const float*>(rows.data) + first * hd;
     for (int j = 0; j < n; ++j)
@@ -137,7 +153,7 @@ void attention_task(const AttentionShape& s, int b, int kv_head, int i0, int i1,
     for (int j = n; j < kKeyBlock; ++j)
       for (int d = 0; d < hd; ++d) keys[d * kKeyBlock + j] = 0.0f;
     const float* vrows = values;
-    if (s.bits == 0)  // float values are read where they are
+    if (s.bits == 0 && !s.kv_f16)  // float32 values are read where they are
       vrows = static_cast<const float*>(seq.values.data) +
               (static_cast<int64_t>(kv_head) * seq.values.head_stride + j0) * hd;
     else

@@ -7,6 +7,10 @@
 #include "kernels/cpu_dispatch.h"
 #include "kernels/thread_pool.h"
 
+#if defined(__F16C__)  // a baseline with F16C: attention_block.inl converts float16 rows with it
+#include <immintrin.h>
+#endif
+
 namespace pensieve::kernels {
 
 namespace detail::attention_portable {
@@ -67,7 +71,8 @@ void attention_cpu(const AttentionProblem& p, AttentionIsa isa) {
 
   const detail::AttentionShape shape{p.q,          p.out,      p.sequences.data(), p.batch,
                                      p.heads,      p.kv_heads, p.queries,          p.head_dim,
-                                     p.scale,      p.bits,     p.group_size,       p.scales_f16};
+                                     p.scale,      p.bits,     p.group_size,       p.scales_f16,
+                                     p.kv_f16};
   const int group = p.heads / p.kv_heads;
   const int block = std::clamp(kTargetRows / group, 1, p.queries);
   const int blocks = (p.queries + block - 1) / block;

@@ -1,7 +1,7 @@
 #pragma once
 // Scaled dot-product attention on the CPU over a whole batch of sequences with different lengths,
-// reading float32 or affine-quantized (MLX layout, 8 or 4 bits, float16/float32 scales) keys and
-// values in place. Softmax is computed online over blocks of keys (flash-style), so memory does
+// reading float32, float16 or affine-quantized (MLX layout, 8 or 4 bits, float16/float32 scales)
+// keys and values in place. Softmax is computed online over blocks of keys (flash-style), so memory does
 // not grow with queries × keys; work is split over (sequence, KV head, query block) on the global
 // thread pool.
 #include <cstdint>
@@ -21,7 +21,8 @@ struct AttentionProblem {
   float* out = nullptr;      // [B, L, heads, head_dim]
   int batch = 0, heads = 0, kv_heads = 0, queries = 0, head_dim = 0;
   float scale = 1.0f;
-  int bits = 0;         // 0: float32 keys/values; 8 or 4: quantized
+  int bits = 0;         // 0: float keys/values; 8 or 4: quantized
+  bool kv_f16 = false;  // bits 0: keys and values float16 (else float32)
   int group_size = 32;  // quantization group along head_dim
   bool scales_f16 = true;  // quantized: scales/biases float16 (else float32)
   std::vector<AttentionSequence> sequences;  // one per batch row

@@ -9,7 +9,7 @@ namespace pensieve::kernels {
 // Keys or values of one sequence and layer: [kv_heads, capacity, head_dim] rows, of which the
 // first `length` positions are valid.
 struct KvRows {
-  const void* data = nullptr;    // float32 rows, or packed uint32 words (head_dim*bits/32 a row)
+  const void* data = nullptr;    // float32 or float16 rows, or packed uint32 words (head_dim*bits/32 a row)
   const void* scales = nullptr;  // quantized: [kv_heads, capacity, head_dim/group]
   const void* biases = nullptr;
   int64_t head_stride = 0;       // rows between heads (the capacity)
@@ -33,6 +33,7 @@ struct AttentionShape {
   float scale;
   int bits, group_size;
   bool scales_f16;
+  bool kv_f16;
 };
 
 // Floats of scratch a task over `rows` query rows needs.

@@ -49,6 +49,7 @@ void CpuAttention::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out
   p.group_size = group_size_;
   const int per_sequence = bits_ == 0 ? 2 : 6;
   if (bits_ > 0) p.scales_f16 = inputs[2].dtype() == mx::float16;
+  else p.kv_f16 = inputs[1].dtype() == mx::float16;
   for (int b = 0; b < p.batch; ++b) {
     const mx::array& keys = inputs[1 + static_cast<std::size_t>(b) * per_sequence];
     AttentionSequence s;

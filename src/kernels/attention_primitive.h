@@ -12,8 +12,9 @@ namespace pensieve::kernels {
 
 namespace mx = mlx::core;
 
-// Inputs: q [B, heads, L, head_dim] float32, then per sequence its keys and values — float32
-// [1, kv_heads, capacity, head_dim] each, or (bits > 0) packed keys, key scales, key biases,
+// Inputs: q [B, heads, L, head_dim] float32, then per sequence its keys and values — float32 or
+// float16 (every sequence the same) [1, kv_heads, capacity, head_dim] each, or (bits > 0) packed
+// keys, key scales, key biases,
 // packed values, value scales, value biases. Output [B, L, heads*head_dim] float32.
 class CpuAttention : public mx::UnaryPrimitive {
  public:

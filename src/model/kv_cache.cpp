@@ -19,9 +19,15 @@ mx::array head(const mx::array& a, int length) {
 
 }  // namespace
 
-KVCache::KVCache(int num_layers, int kv_bits, int group_size, int step)
-    : layers_(num_layers), bits_(kv_bits), group_size_(group_size), step_(step) {
+KVCache::KVCache(int num_layers, int kv_bits, int group_size, std::optional<mx::Dtype> float_dtype, int step)
+    : layers_(num_layers), bits_(kv_bits), group_size_(group_size), float_dtype_(float_dtype), step_(step) {
   validate(kv_bits, group_size, 0);
+  if (float_dtype && !mx::issubdtype(*float_dtype, mx::floating))
+    throw Error("KV cache storage must be a float dtype");
+}
+
+mx::Dtype KVCache::default_float_dtype(mx::Dtype activations, mx::Device device) {
+  return device == mx::Device::cpu && activations == mx::float32 ? mx::float16 : activations;
 }
 
 void KVCache::validate(int kv_bits, int group_size, int head_dim) {
@@ -41,7 +47,7 @@ int KVCache::capacity() const {
 }
 
 std::vector<mx::array> KVCache::encode(const mx::array& x) const {
-  if (bits_ == 0) return {x};
+  if (bits_ == 0) return {float_dtype_ && x.dtype() != *float_dtype_ ? mx::astype(x, *float_dtype_) : x};
   validate(bits_, group_size_, x.shape(3));
   if (!kernels::mlx_quantize_supports_group(group_size_))
     return kernels::affine_quantize_with_ops(x, group_size_, bits_, mx::float16);
@@ -133,9 +139,10 @@ std::size_t KVCache::nbytes() const {
   return total;
 }
 
-std::size_t KVCache::bytes_per_position(int kv_heads, int head_dim, mx::Dtype dtype, int kv_bits, int group_size) {
+std::size_t KVCache::bytes_per_position(int kv_heads, int head_dim, mx::Dtype float_dtype, int kv_bits,
+                                        int group_size) {
   const std::size_t values = static_cast<std::size_t>(kv_heads) * static_cast<std::size_t>(head_dim);
-  if (kv_bits == 0) return 2 * values * mx::size_of(dtype);
+  if (kv_bits == 0) return 2 * values * mx::size_of(float_dtype);
   const std::size_t packed = values * static_cast<std::size_t>(kv_bits) / 8;
   const std::size_t scales = values / static_cast<std::size_t>(group_size) * 2 * mx::size_of(mx::float16);  // scale + bias
   return 2 * (packed + scales);

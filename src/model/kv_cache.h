@@ -5,11 +5,17 @@
 // or a few copies, never one per chunk; update writes the new positions in place and returns the
 // whole stored buffers with their valid length, which the attention kernel reads directly.
 //
+// With kv_bits 0, keys and values are stored as `float_dtype` (default_float_dtype: float16 for
+// float32 activations on the CPU — half the bytes every decode step reads, as llama.cpp stores
+// them — the activations' own dtype on a GPU). The CPU attention kernel reads float16 rows
+// directly.
+//
 // With kv_bits 8 or 4, keys and values are stored affine-quantized like mlx-lm's
 // QuantizedKVCache (groups of group_size along head_dim: mx::quantize for 32/64/128, the same
 // layout through MLX's ordinary ops for other groups such as 96 = a whole Phi-3 head row), with
 // the scales and biases kept in float16: that halves their share of the storage against float32.
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 #include <mlx/mlx.h>
@@ -26,9 +32,14 @@ class KVCache {
   // it uses (or unset: the whole context), so storage past this grows as it is needed.
   static constexpr int kGenerationReserve = 1024;
 
-  // kv_bits: 0 (keys and values stored in their own dtype), 8 or 4; group_size: quantization
-  // group along head_dim (ignored for kv_bits 0; must divide head_dim, checked on first update).
-  explicit KVCache(int num_layers, int kv_bits = 0, int group_size = kDefaultGroupSize, int step = 256);
+  // kv_bits: 0 (float keys and values), 8 or 4; group_size: quantization group along head_dim
+  // (ignored for kv_bits 0; must divide head_dim, checked on first update); float_dtype: the
+  // dtype kv_bits 0 stores (keys and values are converted to it), unset: the dtype they come in.
+  explicit KVCache(int num_layers, int kv_bits = 0, int group_size = kDefaultGroupSize,
+                   std::optional<mlx::core::Dtype> float_dtype = std::nullopt, int step = 256);
+  // The unquantized storage for `activations` on `device`: float16 for float32 on the CPU (a
+  // rounding of at most 2^-11 of each value, for half the bytes), else the activations' dtype.
+  static mlx::core::Dtype default_float_dtype(mlx::core::Dtype activations, mlx::core::Device device);
   // Throws pensieve::Error for bits other than 0/4/8 or a group that cannot divide head_dim.
   static void validate(int kv_bits, int group_size, int head_dim);
 
@@ -54,6 +65,7 @@ class KVCache {
 
   int bits() const { return bits_; }
   int group_size() const { return group_size_; }
+  std::optional<mlx::core::Dtype> float_dtype() const { return float_dtype_; }
   int offset() const { return offset_; }
   int capacity() const;
   // Drops the last n positions (prefix reuse, speculative rollback).
@@ -63,8 +75,8 @@ class KVCache {
   // Bytes of storage held (whole buffers, including room not yet used).
   std::size_t nbytes() const;
 
-  // Bytes one position takes in one layer's keys plus values.
-  static std::size_t bytes_per_position(int kv_heads, int head_dim, mlx::core::Dtype dtype, int kv_bits,
+  // Bytes one position takes in one layer's keys plus values; float_dtype: what kv_bits 0 stores.
+  static std::size_t bytes_per_position(int kv_heads, int head_dim, mlx::core::Dtype float_dtype, int kv_bits,
                                         int group_size = kDefaultGroupSize);
 
  private:
@@ -77,6 +89,7 @@ class KVCache {
   std::vector<Layer> layers_;
   int bits_;
   int group_size_;
+  std::optional<mlx::core::Dtype> float_dtype_;
   int step_;
   int hint_ = 0;
   int limit_ = 0;

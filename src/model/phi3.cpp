@@ -12,8 +12,8 @@
 namespace pensieve::model {
 namespace mx = mlx::core;
 
-Phi3Model::Phi3Model(ModelConfig config, Rope rope, mx::Dtype dtype)
-    : config_(std::move(config)), rope_(std::move(rope)), dtype_(dtype) {}
+Phi3Model::Phi3Model(ModelConfig config, Rope rope, mx::Dtype dtype, mx::Dtype kv_dtype)
+    : config_(std::move(config)), rope_(std::move(rope)), dtype_(dtype), kv_dtype_(kv_dtype) {}
 
 namespace {
 
@@ -37,9 +37,11 @@ Phi3Model Phi3Model::load(const std::filesystem::path& dir, const LoadOptions& o
   const int kv_out = config.num_key_value_heads * config.head_dim;
 
   // The activation dtype follows the device (see LoadOptions) unless the caller fixes it.
-  mx::Dtype dtype = options.dtype.value_or(
-      mx::default_device() == mx::Device::cpu ? mx::float32 : table.float_dtype());
-  Phi3Model m(config, Rope(config), dtype);
+  const mx::Device device = mx::default_device();
+  mx::Dtype dtype = options.dtype.value_or(device == mx::Device::cpu ? mx::float32 : table.float_dtype());
+  mx::Dtype kv_dtype = options.kv_dtype.value_or(KVCache::default_float_dtype(dtype, device));
+  if (!mx::issubdtype(kv_dtype, mx::floating)) throw Error("KV cache storage must be a float dtype");
+  Phi3Model m(config, Rope(config), dtype, kv_dtype);
 
   auto norm = [&](const std::string& name) { return mx::astype(table.norm(name, D), dtype); };
   auto linear = [&](const std::string& name, int out, int in) {

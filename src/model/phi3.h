@@ -21,6 +21,9 @@ struct LoadOptions {
   // Activation dtype. Unset: float32 on the CPU (MLX emulates float16 there element by element),
   // the weights' own float dtype on a GPU.
   std::optional<mlx::core::Dtype> dtype;
+  // Unquantized KV cache storage. Unset: KVCache::default_float_dtype (float16 for float32
+  // activations on the CPU, else the activation dtype).
+  std::optional<mlx::core::Dtype> kv_dtype;
 };
 
 class Phi3Model {
@@ -38,19 +41,21 @@ class Phi3Model {
   mlx::core::array forward(const mlx::core::array& tokens, std::span<KVCache* const> caches,
                            bool last_only = true) const;
 
-  // kv_bits: 0 (float keys and values), 8 or 4 (quantized in groups of kv_group_size along
-  // head_dim, see KVCache); the group must divide head_dim.
+  // kv_bits: 0 (float keys and values, stored as kv_dtype()), 8 or 4 (quantized in groups of
+  // kv_group_size along head_dim, see KVCache); the group must divide head_dim.
   KVCache make_cache(int kv_bits = 0, int kv_group_size = KVCache::kDefaultGroupSize) const {
     KVCache::validate(kv_bits, kv_group_size, config_.head_dim);
-    return KVCache(config_.num_hidden_layers, kv_bits, kv_group_size);
+    return KVCache(config_.num_hidden_layers, kv_bits, kv_group_size, kv_dtype_);
   }
   // KV bytes one position of a sequence takes over all layers.
   std::size_t kv_bytes_per_token(int kv_bits = 0, int kv_group_size = KVCache::kDefaultGroupSize) const {
     return config_.num_hidden_layers * KVCache::bytes_per_position(config_.num_key_value_heads, config_.head_dim,
-                                                                   dtype_, kv_bits, kv_group_size);
+                                                                   kv_dtype_, kv_bits, kv_group_size);
   }
   const ModelConfig& config() const { return config_; }
   mlx::core::Dtype dtype() const { return dtype_; }
+  // The unquantized KV cache's storage dtype (LoadOptions::kv_dtype).
+  mlx::core::Dtype kv_dtype() const { return kv_dtype_; }
   std::size_t weight_bytes() const { return weight_bytes_; }
 
  private:
@@ -58,7 +63,7 @@ class Phi3Model {
     mlx::core::array input_norm, post_attention_norm;
     kernels::LinearWeight qkv, o, gate_up, down;
   };
-  Phi3Model(ModelConfig config, Rope rope, mlx::core::Dtype dtype);
+  Phi3Model(ModelConfig config, Rope rope, mlx::core::Dtype dtype, mlx::core::Dtype kv_dtype);
 
   mlx::core::array attention(const mlx::core::array& x, const Layer& layer, int index,
                              std::span<KVCache* const> caches) const;
@@ -66,6 +71,7 @@ class Phi3Model {
   ModelConfig config_;
   Rope rope_;
   mlx::core::Dtype dtype_;
+  mlx::core::Dtype kv_dtype_;
   std::optional<kernels::LinearWeight> embed_, lm_head_;
   std::optional<mlx::core::array> final_norm_;
   std::vector<Layer> layers_;

@@ -9,9 +9,9 @@
 namespace pensieve::server {
 
 ModelHost::ModelHost(std::string model_name, std::function<std::filesystem::path()> resolve,
-                     engine::EngineOptions options)
+                     engine::EngineOptions options, model::LoadOptions load)
     : model_name_(std::move(model_name)) {
-  loader_ = std::thread([this, resolve = std::move(resolve), options] {
+  loader_ = std::thread([this, resolve = std::move(resolve), options, load] {
     try {
       using Clock = std::chrono::steady_clock;
       const auto t0 = Clock::now();
@@ -48,7 +48,7 @@ ModelHost::ModelHost(std::string model_name, std::function<std::filesystem::path
         }
       });
       try {
-        model_.emplace(model::Phi3Model::load(dir));
+        model_.emplace(model::Phi3Model::load(dir, load));
       } catch (...) {
         text_side.join();
         throw;

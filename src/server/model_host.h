@@ -23,7 +23,7 @@ class ModelHost {
   // `resolve` turns the model argument into a directory (it may download); it runs on the
   // loading thread too, so a slow download never blocks the listener.
   ModelHost(std::string model_name, std::function<std::filesystem::path()> resolve,
-            engine::EngineOptions options);
+            engine::EngineOptions options, model::LoadOptions load = {});
   ~ModelHost();
 
   enum class State { loading, ready, failed };

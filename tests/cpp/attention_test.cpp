@@ -1,9 +1,11 @@
-// The CPU attention kernel against MLX's own scaled_dot_product_attention (float keys and values)
-// and against MLX's dequantize (quantized ones), through the KV cache that feeds it; groups MLX
-// does not take (96) against the MLX-ops dequantizer, itself checked against mx::dequantize.
+// The CPU attention kernel against MLX's own scaled_dot_product_attention (float32 or float16
+// keys and values) and against MLX's dequantize (quantized ones), through the KV cache that feeds
+// it; groups MLX does not take (96) against the MLX-ops dequantizer, itself checked against
+// mx::dequantize.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include <mlx/mlx.h>
@@ -33,16 +35,17 @@ struct Shape {
 // updates, so the buffers have spare capacity past the valid length as in real use.
 struct Sequence {
   KVCache cache;
-  mx::array keys, values;  // float, [1, kv_heads, length, head_dim]
+  mx::array keys, values;  // float32, [1, kv_heads, length, head_dim], before storage
   StoredKV stored;
 };
 
+// float_dtype: bits 0 storage (unset: float32, the keys' own dtype).
 Sequence make_sequence(const Shape& s, int prefix, int L, int bits, uint64_t seed,
-                       int group = KVCache::kDefaultGroupSize) {
+                       int group = KVCache::kDefaultGroupSize, std::optional<mx::Dtype> float_dtype = std::nullopt) {
   const int T = prefix + L;
   auto k = randn({1, s.kv_heads, T, s.head_dim}, seed);
   auto v = randn({1, s.kv_heads, T, s.head_dim}, seed + 1);
-  KVCache cache(1, bits, group);
+  KVCache cache(1, bits, group, float_dtype);
   auto part = [&](const mx::array& a, int start, int end) {
     return mx::slice(a, {0, 0, start, 0}, {1, s.kv_heads, end, s.head_dim});
   };
@@ -84,20 +87,28 @@ struct Case {
   int L;
 };
 
-void check(const Case& c, int bits, float tolerance, int group = KVCache::kDefaultGroupSize) {
+// The valid part of a float cache buffer as float32: what the kernel must have read.
+mx::array stored_as_float32(const mx::array& a, int length) {
+  return mx::astype(mx::slice(a, {0, 0, 0, 0}, {a.shape(0), a.shape(1), length, a.shape(3)}), mx::float32);
+}
+
+void check(const Case& c, int bits, float tolerance, int group = KVCache::kDefaultGroupSize,
+           std::optional<mx::Dtype> float_dtype = std::nullopt) {
   SCOPED_TRACE(::testing::Message() << "heads " << c.shape.heads << "/" << c.shape.kv_heads << " L " << c.L
-                                    << " bits " << bits << " group " << group << " first prefix " << c.prefixes[0]);
+                                    << " bits " << bits << " group " << group << " first prefix " << c.prefixes[0]
+                                    << (float_dtype == mx::float16 ? " float16 storage" : ""));
   const int B = static_cast<int>(c.prefixes.size());
   std::vector<Sequence> seqs;
   std::vector<StoredKV> stored;
   std::vector<mx::array> keys, values;
   for (int b = 0; b < B; ++b) {
-    seqs.push_back(make_sequence(c.shape, c.prefixes[b], c.L, bits, 100 + 7 * b, group));
+    seqs.push_back(make_sequence(c.shape, c.prefixes[b], c.L, bits, 100 + 7 * b, group, float_dtype));
     const auto& s = seqs.back();
     stored.push_back(s.stored);
     if (bits == 0) {
-      keys.push_back(s.keys);
-      values.push_back(s.values);
+      EXPECT_EQ(s.stored.keys.dtype(), float_dtype.value_or(mx::float32));
+      keys.push_back(stored_as_float32(s.stored.keys, s.stored.length));
+      values.push_back(stored_as_float32(s.stored.values, s.stored.length));
     } else {
       keys.push_back(
           dequantized(s.stored.keys, *s.stored.key_scales, *s.stored.key_biases, s.stored.length, bits, group));
@@ -135,6 +146,12 @@ TEST(Attention, FloatMatchesMlxSdpa) {
   for (const auto& c : kCases) check(c, 0, 2e-5f);
 }
 
+// Float16 storage (the CPU's default under float32 activations), read by the kernel as it is and
+// converted whole by the MLX-ops path: the same values, so float32 precision between the two.
+TEST(Attention, Float16CacheMatchesMlxSdpa) {
+  for (const auto& c : kCases) check(c, 0, 2e-5f, KVCache::kDefaultGroupSize, mx::float16);
+}
+
 TEST(Attention, EightBitCacheMatchesMlxDequantize) {
   for (const auto& c : kCases) check(c, 8, 2e-5f);
 }
@@ -166,19 +183,42 @@ TEST(Attention, WholeRowGroupsMatchMlxOpsDequantize) {
 
 TEST(Attention, ReadsViewsOfQueriesKeysAndValues) {
   // q as the model makes it (a projection split into heads and transposed) and keys/values that
-  // are transposed views too: the node reads them through their strides.
-  const int H = 4, KV = 2, L = 3, T = 9, hd = 64;
-  auto q = mx::transpose(randn({1, L, H, hd}, 31), {0, 2, 1, 3});
-  auto keys = mx::transpose(randn({1, T, KV, hd}, 32), {0, 2, 1, 3});
-  auto values = mx::transpose(randn({1, T, KV, hd}, 33), {0, 2, 1, 3});
-  mx::eval({q, keys, values});
-  ASSERT_FALSE(q.flags().row_contiguous);
-  ASSERT_FALSE(keys.flags().row_contiguous);
-  StoredKV stored{keys, values, {}, {}, {}, {}, T, 0, 0};
-  ASSERT_TRUE(pensieve::kernels::attention_uses_cpu_kernel(q, {stored}));
-  const float scale = 0.125f;
-  auto got = pensieve::kernels::attention(q, {stored}, scale);
-  EXPECT_LT(relative_difference(got, reference(q, {keys}, {values}, scale)), 1e-5f);
+  // are transposed views too (float32 and float16): the node reads them through their strides.
+  const int H = 4, KV = 2, hd = 64;
+  for (mx::Dtype dtype : {mx::float32, mx::float16})
+    for (int L : {1, 3})
+      for (int T : {9, 70}) {
+        SCOPED_TRACE(::testing::Message() << (dtype == mx::float16 ? "float16" : "float32") << " L " << L << " T " << T);
+        auto q = mx::transpose(randn({1, L, H, hd}, 31), {0, 2, 1, 3});
+        auto keys = mx::transpose(mx::astype(randn({1, T, KV, hd}, 32), dtype), {0, 2, 1, 3});
+        auto values = mx::transpose(mx::astype(randn({1, T, KV, hd}, 33), dtype), {0, 2, 1, 3});
+        mx::eval({q, keys, values});
+        EXPECT_EQ(q.flags().row_contiguous, L == 1);  // one row: the transpose moves nothing
+        ASSERT_FALSE(keys.flags().row_contiguous);
+        StoredKV stored{keys, values, {}, {}, {}, {}, T, 0, 0};
+        ASSERT_TRUE(pensieve::kernels::attention_uses_cpu_kernel(q, {stored}));
+        const float scale = 0.125f;
+        auto got = pensieve::kernels::attention(q, {stored}, scale);
+        auto want = reference(q, {mx::astype(keys, mx::float32)}, {mx::astype(values, mx::float32)}, scale);
+        EXPECT_LT(relative_difference(got, want), 1e-5f);
+        EXPECT_LT(relative_difference(got, pensieve::kernels::attention_with_mlx_ops(q, {stored}, scale)), 1e-5f);
+      }
+}
+
+TEST(Attention, OtherFloatStorageTakesTheMlxOpsPath) {
+  // bfloat16 keys and values, or keys and values of different dtypes, are not the kernel's: MLX's
+  // ops read them as float32 (q's dtype).
+  auto q = randn({1, 4, 1, 32}, 41);
+  auto k = randn({1, 4, 20, 32}, 42), v = randn({1, 4, 20, 32}, 43);
+  const std::vector<std::pair<mx::Dtype, mx::Dtype>> pairs = {{mx::bfloat16, mx::bfloat16}, {mx::float16, mx::float32}};
+  for (const auto& [kd, vd] : pairs) {
+    StoredKV stored{mx::astype(k, kd), mx::astype(v, vd), {}, {}, {}, {}, 20, 0, 0};
+    EXPECT_FALSE(pensieve::kernels::attention_uses_cpu_kernel(q, {stored}));
+    auto got = pensieve::kernels::attention(q, {stored}, 0.2f);
+    EXPECT_EQ(got.dtype(), mx::float32);
+    auto want = reference(q, {mx::astype(stored.keys, mx::float32)}, {mx::astype(stored.values, mx::float32)}, 0.2f);
+    EXPECT_LT(relative_difference(got, want), 1e-5f);
+  }
 }
 
 TEST(Attention, FallbackIsUsedOffTheCpuKernel) {
@@ -230,21 +270,28 @@ TEST(Attention, AllIsasAgree) {
   struct IsaCase {
     Shape s;
     int prefix, L, bits, group;
+    bool f16 = false;  // bits 0: float16 storage
   };
   // Prompt chunks (the block kernel) and one-row decode (AVX-512's own path), every format.
   std::vector<IsaCase> cases;
   for (int bits : {0, 8, 4})
     for (int group : {32, 96}) {
-      if (bits == 0 && group == 96) continue;
-      cases.push_back({{8, 2, 96}, 150, 20, bits, group});
-      cases.push_back({{6, 6, 96}, 333, 1, bits, group});
-      cases.push_back({{4, 4, 64}, 70, 1, bits, 32});
-      cases.push_back({{4, 4, 32}, 5, 1, bits, 32});
-      cases.push_back({{2, 2, 128}, 129, 1, bits, 32});
+      // bits 0: float32 storage (group 32), float16 (group 96, which bits 0 ignores)
+      const bool f16 = bits == 0 && group == 96;
+      const int g = bits == 0 ? 32 : group;
+      cases.push_back({{8, 2, 96}, 150, 20, bits, g, f16});
+      cases.push_back({{6, 6, 96}, 333, 1, bits, g, f16});
+      cases.push_back({{4, 4, 64}, 70, 1, bits, 32, f16});
+      cases.push_back({{4, 4, 32}, 5, 1, bits, 32, f16});
+      cases.push_back({{2, 2, 128}, 129, 1, bits, 32, f16});
+      if (f16) {
+        cases.push_back({{32, 32, 96}, 130, 70, 0, 32, true});  // a Phi-3-mini prompt chunk
+        cases.push_back({{4, 4, 96}, 0, 1, 0, 32, true});       // a single key
+      }
     }
   for (const auto& c : cases) {
     const Shape& s = c.s;
-    auto seq = make_sequence(s, c.prefix, c.L, c.bits, 3, c.group);
+    auto seq = make_sequence(s, c.prefix, c.L, c.bits, 3, c.group, c.f16 ? std::optional(mx::float16) : std::nullopt);
     auto q = randn({1, s.heads, c.L, s.head_dim}, 5);
     mx::eval(q);
     AttentionProblem p;
@@ -257,6 +304,7 @@ TEST(Attention, AllIsasAgree) {
     p.scale = 0.1f;
     p.bits = c.bits;
     p.group_size = c.group;
+    p.kv_f16 = c.f16;
     AttentionSequence a;
     a.length = c.prefix + c.L;
     a.offset = c.prefix;
@@ -275,13 +323,17 @@ TEST(Attention, AllIsasAgree) {
     std::vector<float> portable(n);
     p.out = portable.data();
     attention_cpu(p, AttentionIsa::portable);
+    // Each variant against MLX's ops on the same stored form too ([1, L, heads·head_dim] as here).
+    auto mlx_ops = attention_with_mlx_ops(q, {seq.stored}, p.scale);
     for (AttentionIsa isa : available_attention_isas()) {
       std::vector<float> got(n);
       p.out = got.data();
       attention_cpu(p, isa);
-      for (std::size_t i = 0; i < n; ++i)
-        ASSERT_NEAR(got[i], portable[i], 1e-5f) << "isa " << static_cast<int>(isa) << " bits " << c.bits << " group "
-                                                << c.group << " head_dim " << s.head_dim << " L " << c.L;
+      const auto where = ::testing::Message() << "isa " << static_cast<int>(isa) << " bits " << c.bits << " group "
+                                              << c.group << (c.f16 ? " float16" : "") << " head_dim " << s.head_dim
+                                              << " L " << c.L;
+      for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], portable[i], 1e-5f) << where;
+      EXPECT_LT(relative_difference(mx::array(got.data(), mlx_ops.shape(), mx::float32), mlx_ops), 2e-5f) << where;
     }
   }
 }
@@ -324,6 +376,50 @@ TEST(KVCacheQuantized, NbytesIsTheStorage) {
     }
   // 4 bits with one group a Phi-3 head row: 4 + 32/96 bits a value.
   EXPECT_EQ(KVCache::bytes_per_position(32, 96, mx::float32, 4, 96) * 32, 106496u);
+}
+
+TEST(KVCacheFloat16, HalfTheBytesOfFloat32AndTheValuesRounded) {
+  // The default for float32 activations on the CPU; a GPU keeps its activations' dtype.
+  EXPECT_EQ(KVCache::default_float_dtype(mx::float32, mx::Device::cpu), mx::float16);
+  EXPECT_EQ(KVCache::default_float_dtype(mx::bfloat16, mx::Device::cpu), mx::bfloat16);
+  EXPECT_EQ(KVCache::default_float_dtype(mx::float16, mx::Device::gpu), mx::float16);
+  EXPECT_EQ(KVCache::default_float_dtype(mx::bfloat16, mx::Device::gpu), mx::bfloat16);
+  EXPECT_EQ(KVCache::default_float_dtype(mx::float32, mx::Device::gpu), mx::float32);
+
+  const int layers = 3, kv_heads = 4, head_dim = 96;
+  auto k = randn({1, kv_heads, 300, head_dim}, 1), v = randn({1, kv_heads, 300, head_dim}, 2);
+  KVCache half(layers, 0, KVCache::kDefaultGroupSize, mx::float16), full(layers, 0);
+  std::optional<StoredKV> stored;
+  for (int l = 0; l < layers; ++l) {
+    stored = half.update(l, k, v);
+    full.update(l, k, v);
+  }
+  mx::eval(half.state());
+  mx::eval(full.state());
+  ASSERT_EQ(half.capacity(), 512);
+  for (const auto& a : half.state()) EXPECT_EQ(a.dtype(), mx::float16);
+  for (const auto& a : full.state()) EXPECT_EQ(a.dtype(), mx::float32);
+  EXPECT_EQ(half.nbytes(), static_cast<std::size_t>(layers) * 2 * kv_heads * 512 * head_dim * 2);
+  EXPECT_EQ(2 * half.nbytes(), full.nbytes());
+  EXPECT_EQ(KVCache::bytes_per_position(kv_heads, head_dim, mx::float16, 0) * layers * 512, half.nbytes());
+  EXPECT_EQ(2 * KVCache::bytes_per_position(kv_heads, head_dim, mx::float16, 0),
+            KVCache::bytes_per_position(kv_heads, head_dim, mx::float32, 0));
+  // Phi-3-mini: 32 layers × 2 × 3072 values × 2 bytes a position.
+  EXPECT_EQ(KVCache::bytes_per_position(32, 96, mx::float16, 0) * 32, 393216u);
+  // Each stored value is the float16 nearest to the key (a relative rounding of at most 2^-11).
+  auto keys = stored_as_float32(stored->keys, 300);
+  EXPECT_EQ(max_abs(mx::subtract(keys, mx::astype(mx::astype(k, mx::float16), mx::float32))), 0.0f);
+  EXPECT_GT(max_abs(mx::subtract(keys, k)), 0.0f);
+  // |error| ≤ 2^-11 |k| (10 stored mantissa bits), 2^-25 for values float16 holds as subnormals.
+  auto bound = mx::multiply(mx::maximum(mx::abs(k), mx::array(1.0f / 16384)), mx::array(1.0f / 2048));
+  EXPECT_LE(mx::max(mx::subtract(mx::abs(mx::subtract(keys, k)), bound)).item<float>(), 0.0f);
+  // Growth and shrinking keep the storage dtype.
+  for (int l = 0; l < layers; ++l) half.update(l, k, v);  // 600 positions: grown to 768
+  ASSERT_EQ(half.capacity(), 768);
+  half.trim(300);
+  half.shrink_to_fit();
+  ASSERT_EQ(half.capacity(), 512);
+  for (const auto& a : half.state()) EXPECT_EQ(a.dtype(), mx::float16);
 }
 
 TEST(KVCacheGrowth, HintAllocatesOnceAndGrowthIsGeometric) {

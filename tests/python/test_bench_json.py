@@ -22,7 +22,7 @@ SCHEMA = {
     "required": ["engine", "model", "dtype", "quantization", "parameters", "prompt_tokens", "generated_tokens",
                  "repeats", "load_seconds", "weight_bytes", "prefill_tokens_per_s", "decode_tokens_per_s",
                  "time_to_first_token_s", "peak_memory_bytes", "peak_rss_bytes", "runs", "depth", "kv_bits",
-                 "kv_bytes", "kv_bytes_per_token"],
+                 "kv_dtype", "kv_bytes", "kv_bytes_per_token"],
     "properties": {
         "engine": {"const": "pensieve"},
         "model": {"type": "string", "minLength": 1},
@@ -42,6 +42,7 @@ SCHEMA = {
         "runs": {"type": "array", "items": RUN, "minItems": 1},
         "depth": {"type": "integer", "minimum": 0},
         "kv_bits": {"enum": [0, 4, 8]},
+        "kv_dtype": {"enum": ["float32", "float16", "bfloat16", None]},  # None: quantized
         "kv_bytes": {"type": "integer", "minimum": 1},
         "kv_bytes_per_token": {"type": "integer", "minimum": 1},
     },
@@ -90,7 +91,19 @@ def test_bench_prints_a_table_by_default(pensieve_bin, tiny_model):
 
 def test_bench_json_reports_the_kv_cache_format(pensieve_bin, tiny_model):
     plain = json.loads(bench(pensieve_bin, tiny_model, "--json"))
+    full = json.loads(bench(pensieve_bin, tiny_model, "--json", "--kv-dtype", "float32"))
     eight = json.loads(bench(pensieve_bin, tiny_model, "--json", "--kv-bits", "8"))
-    assert (plain["kv_bits"], eight["kv_bits"]) == (0, 8)
-    # 8-bit codes plus a float16 scale and bias per group of 32 against float32 values.
-    assert eight["kv_bytes_per_token"] < plain["kv_bytes_per_token"] / 2
+    assert (plain["kv_bits"], full["kv_bits"], eight["kv_bits"]) == (0, 0, 8)
+    # float32 activations on the CPU keep the unquantized cache in float16 unless told otherwise.
+    assert (plain["dtype"], plain["kv_dtype"], full["kv_dtype"], eight["kv_dtype"]) == (
+        "float32", "float16", "float32", None)
+    config = json.loads((tiny_model / "config.json").read_text())
+    head_dim = config["hidden_size"] // config["num_attention_heads"]
+    values = config["num_hidden_layers"] * 2 * config["num_key_value_heads"] * head_dim  # a position
+    assert plain["kv_bytes_per_token"] == 2 * values
+    assert full["kv_bytes_per_token"] == 4 * values
+    # 8-bit codes plus a float16 scale and bias per group of 32: 9 bits a value against 16.
+    assert eight["kv_bytes_per_token"] == values + values // 32 * 4
+    # The whole cache of a run (storage grows in steps of 256 positions) at the same rates.
+    assert plain["kv_bytes"] == 256 * plain["kv_bytes_per_token"]
+    assert full["kv_bytes"] == 2 * plain["kv_bytes"]

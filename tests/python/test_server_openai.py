@@ -89,11 +89,12 @@ def test_chat_logprobs_shape(client):
 
 def test_chat_logprobs_equal_mlx_lm(start_server, pensieve_bin, test_model, hf_tokenizer):
     # The values themselves against mlx-lm's log-softmax at the first generated position. On MLX's
-    # own matmul (PENSIEVE_CPU_KERNELS=0) the server computes as mlx-lm does in float32; equal
-    # rope factors because mlx-lm always applies Phi-3's long factors. (The CPU kernels quantize
-    # activations to 8 bits, which moves these values by up to ~0.4 on this random model.)
+    # own matmul (PENSIEVE_CPU_KERNELS=0) with a float32 KV cache the server computes as mlx-lm
+    # does in float32; equal rope factors because mlx-lm always applies Phi-3's long factors. (The
+    # CPU kernels quantize activations to 8 bits, which moves these values by up to ~0.4 on this
+    # random model; the default float16 KV cache, by up to ~5e-3.)
     model = test_model("tiny", "4bit-g64", equal_rope_factors=True)
-    server = start_server(pensieve_bin, model, env={"PENSIEVE_CPU_KERNELS": "0"})
+    server = start_server(pensieve_bin, model, "--kv-dtype", "float32", env={"PENSIEVE_CPU_KERNELS": "0"})
     with openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0) as client:
         r = chat(client, "The quick brown fox", max_tokens=1, temperature=0, logprobs=True, top_logprobs=8)
     content = r.choices[0].logprobs.content

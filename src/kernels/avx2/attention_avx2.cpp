@@ -1,4 +1,6 @@
-// The attention block kernel compiled with AVX2 and FMA (cmake/kernels.cmake sets the flags).
+// The attention block kernel compiled with AVX2, FMA and F16C (cmake/kernels.cmake sets the flags).
+#include <immintrin.h>
+
 #include "kernels/attention_detail.h"
 
 namespace pensieve::kernels::detail {
