@@ -1,9 +1,12 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -48,6 +51,11 @@ Event error_event(const std::string& message) {
   return e;
 }
 
+bool batched_kv_by_default() {
+  if (const char* v = std::getenv("PENSIEVE_BATCHED_KV")) return std::string_view(v) != "0";
+  return mx::default_device() == mx::Device::gpu;
+}
+
 }  // namespace
 
 Engine::Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokenizer, EngineOptions options)
@@ -55,7 +63,8 @@ Engine::Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokeni
       tokenizer_(tokenizer),
       options_(options),
       eos_ids_(eos_ids_of(model, tokenizer)),
-      prefix_cache_(0) {
+      prefix_cache_(0),
+      batch_kv_(model.config().num_hidden_layers) {
   const auto& c = model.config();
   // Rejects bits other than 0, 4 and 8 or a group not dividing head_dim here, not per request.
   model::KVCache::validate(options_.kv_bits, options_.kv_group_size, c.head_dim);
@@ -72,6 +81,7 @@ Engine::Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokeni
   context_size_ = static_cast<int>(std::min(ctx, by_budget));
   if (context_size_ < 16) throw Error("the KV memory budget leaves no room for a context");
   options_.max_batch = std::max(1, options_.max_batch);
+  batched_kv_ = options_.kv_bits == 0 && options_.batched_kv.value_or(batched_kv_by_default());
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -127,6 +137,8 @@ EngineStats Engine::stats() const {
   s.prompt_tokens = prompt_tokens_.load();
   s.generated_tokens = generated_tokens_.load();
   s.requests_finished = finished_.load();
+  s.batched_decode_steps = batched_steps_.load();
+  s.batch_kv_bytes = batch_kv_bytes_.load();
   return s;
 }
 
@@ -222,19 +234,59 @@ void Engine::prefill_one() {
 }
 
 void Engine::decode_all() {
-  std::vector<Job*> batch;
-  std::vector<model::KVCache*> caches;
-  std::vector<int32_t> last;
+  std::vector<Job*> batched, own_cache;
   for (auto& job : active_) {
     if (job->seq->finished() || job->seq->prefilling() || !job->first_token) continue;
-    batch.push_back(job.get());
+    if (batched_kv_ && (batch_kv_.contains(job.get()) || joins_batch(*job))) {
+      if (!batch_kv_.contains(job.get())) batch_kv_.add(job.get(), job->seq->cache());
+      batched.push_back(job.get());
+    } else {
+      own_cache.push_back(job.get());
+    }
+  }
+  if (!batched.empty()) decode_batched(batched);
+  if (!own_cache.empty()) decode_each_cache(own_cache);
+}
+
+bool Engine::joins_batch(Job& job) const {
+  // The batch's buffers hold rows (a power of two) × columns (the longest sequence): a long
+  // context among short ones is paid for once a row. The sequence joins while that stays within
+  // half the KV budget; past it, it decodes from its own cache.
+  const int live = batch_kv_.live_rows();
+  const int rows = std::max(batch_kv_.rows(), static_cast<int>(std::bit_ceil(static_cast<unsigned>(live + 1))));
+  int columns = job.seq->cache().offset() + 1;
+  for (const auto& other : active_)
+    if (batch_kv_.contains(other.get())) columns = std::max(columns, batch_kv_.length(other.get()) + 1);
+  const std::size_t bytes = static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns) * kv_bytes_per_token_;
+  return bytes <= options_.kv_budget_bytes / 2;
+}
+
+void Engine::decode_batched(const std::vector<Job*>& jobs) {
+  std::vector<int32_t> last(static_cast<std::size_t>(batch_kv_.rows()), 0);  // free rows: a dummy token
+  std::vector<int32_t> rows;
+  for (Job* job : jobs) {
+    rows.push_back(batch_kv_.row_of(job));
+    last[static_cast<std::size_t>(rows.back())] = job->seq->last_token();
+  }
+  mx::array tokens(last.data(), {batch_kv_.rows(), 1}, mx::int32);
+  auto logits = model_.forward(tokens, batch_kv_);
+  if (static_cast<int>(rows.size()) != batch_kv_.rows() || !std::is_sorted(rows.begin(), rows.end()))
+    logits = mx::take(logits, mx::array(rows.data(), {static_cast<int>(rows.size())}, mx::int32), 0);
+  choose_and_accept(logits, jobs);
+  batched_steps_++;
+  batch_kv_bytes_ = batch_kv_.nbytes();
+}
+
+void Engine::decode_each_cache(const std::vector<Job*>& jobs) {
+  std::vector<model::KVCache*> caches;
+  std::vector<int32_t> last;
+  for (Job* job : jobs) {
     caches.push_back(&job->seq->cache());
     last.push_back(job->seq->last_token());
   }
-  if (batch.empty()) return;
   mx::array tokens(last.data(), {static_cast<int>(last.size()), 1}, mx::int32);
   auto logits = model_.forward(tokens, std::span<model::KVCache* const>(caches), /*last_only=*/true);
-  choose_and_accept(logits, batch);
+  choose_and_accept(logits, jobs);
 }
 
 void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>& jobs) {
@@ -307,6 +359,11 @@ void Engine::retire_finished() {
       continue;
     }
     Sequence& seq = *job.seq;
+    if (batch_kv_.contains(&job)) {  // its positions go back to its own cache for the prefix cache
+      const bool kept = !job.failure && seq.finish_reason() != FinishReason::cancelled;
+      batch_kv_.remove(&job, kept ? &seq.cache() : nullptr);
+      batch_kv_bytes_ = batch_kv_.nbytes();
+    }
     if (job.failure) {
       job.handle->events.push(error_event(*job.failure));
       kv_in_use_ -= job.kv_estimate;
@@ -350,6 +407,8 @@ void Engine::retire_finished() {
 void Engine::fail_all(const std::string& message) {
   for (auto& job : active_) job->handle->events.push(error_event(message));
   active_.clear();
+  batch_kv_ = model::BatchKVCache(model_.config().num_hidden_layers);
+  batch_kv_bytes_ = 0;
   kv_in_use_ = 0;
   active_count_ = 0;
 }

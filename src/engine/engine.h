@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "engine/events.h"
 #include "engine/prefix_cache.h"
 #include "engine/request.h"
+#include "model/batch_kv_cache.h"
 #include "model/phi3.h"
 #include "tokenizer/tokenizer.h"
 
@@ -31,6 +33,12 @@ struct EngineOptions {
   int context_size = 0;               // 0 → the model's max_position_embeddings, capped by the budget
   int kv_bits = 0;                    // 8 or 4: quantized KV cache (model::KVCache); 0 → float
   int kv_group_size = model::KVCache::kDefaultGroupSize;  // quantization group along head_dim
+  // Decode steps keep the running sequences' keys and values in one buffer per layer
+  // (model::BatchKVCache: one cache update and one attention call a layer for the whole batch).
+  // Unset: on a GPU with an unquantized cache (there every per-sequence call is a kernel launch;
+  // the CPU attention kernel reads each sequence's cache where it is), or as the environment
+  // variable PENSIEVE_BATCHED_KV (0 or 1) says.
+  std::optional<bool> batched_kv;
 };
 
 // Thrown by submit when the queue is full; the server answers 529 / 429 with Retry-After.
@@ -61,6 +69,8 @@ struct EngineStats {
   std::uint64_t prompt_tokens = 0;
   std::uint64_t generated_tokens = 0;
   std::uint64_t requests_finished = 0;
+  std::uint64_t batched_decode_steps = 0;  // decode steps run over the shared batch buffers
+  std::size_t batch_kv_bytes = 0;          // those buffers now (0 when no sequence is in them)
 };
 
 class Engine {
@@ -91,6 +101,11 @@ class Engine {
   void step();
   void prefill_one();
   void decode_all();
+  // Decode steps of the sequences in batch_kv_ (rows in that order) and of those with their own cache.
+  void decode_batched(const std::vector<Job*>& jobs);
+  void decode_each_cache(const std::vector<Job*>& jobs);
+  // Whether the job's sequence may move into batch_kv_ (its buffers stay within the KV budget).
+  bool joins_batch(Job& job) const;
   void retire_finished();
   void fail_all(const std::string& message);
   void fail(Job& job, const std::string& message);
@@ -114,9 +129,13 @@ class Engine {
 
   std::vector<std::unique_ptr<Job>> active_;  // engine thread only
   PrefixCache prefix_cache_;                  // engine thread only
+  bool batched_kv_ = false;
+  model::BatchKVCache batch_kv_;              // engine thread only
   std::atomic<std::uint64_t> prefix_hits_{0}, prefix_tokens_{0}, prompt_tokens_{0}, generated_tokens_{0},
       finished_{0};
   std::atomic<std::size_t> prefix_bytes_{0}, prefix_entries_{0};
+  std::atomic<std::uint64_t> batched_steps_{0};
+  std::atomic<std::size_t> batch_kv_bytes_{0};
   std::thread thread_;
 };
 

@@ -30,8 +30,10 @@ RotarySpec RotarySpec::from_divisors(int dims, std::vector<float> divisors, floa
 
 namespace {
 
-// mx::fast::rope, with the attention factor applied to the rotated features first.
-mx::array with_mlx_ops(const mx::array& x, const RotarySpec& spec, int offset) {
+// mx::fast::rope, with the attention factor applied to the rotated features first. Offset: an
+// int, or an int32 array of one position per row.
+template <class Offset>
+mx::array with_mlx_ops(const mx::array& x, const RotarySpec& spec, const Offset& offset) {
   mx::array scaled = x;
   if (spec.attention_factor != 1.0f) {
     auto factor = mx::array(spec.attention_factor, x.dtype());
@@ -57,6 +59,12 @@ mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, int offse
                    std::make_shared<CpuRope>(mx::default_stream(mx::Device::cpu), spec.dims, spec.divisors,
                                              spec.position_scale, spec.attention_factor, offset),
                    {x});
+}
+
+mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, const mx::array& offsets) {
+  if (x.ndim() != 4 || offsets.ndim() != 1 || offsets.shape(0) != x.shape(0))
+    throw Error("rotary embedding: one offset per row of [B, heads, L, head_dim]");
+  return with_mlx_ops(x, spec, offsets);
 }
 
 }  // namespace pensieve::kernels

@@ -30,5 +30,8 @@ struct RotarySpec {
 
 // x: [B, heads, L, head_dim] at positions offset … offset+L-1 → the same shape, rotated.
 mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, int offset);
+// x: [B, heads, 1, head_dim], row b at position offsets[b] (int32 [B]): mx::fast::rope on every
+// device (the batched decode path; MLX's CPU fallback where it runs on the CPU).
+mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, const mx::array& offsets);
 
 }  // namespace pensieve::kernels

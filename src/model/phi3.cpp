@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "kernels/attention.h"
+#include "kernels/attention_cuda.h"
 #include "kernels/norm.h"
 #include "model/weight_table.h"
 
@@ -92,7 +93,10 @@ mx::array Phi3Model::attention(const mx::array& x, const Layer& layer, int index
   auto heads = [&](const mx::array& a, int n) {
     return mx::transpose(mx::reshape(a, {a.shape(0), L, n, hd}), {0, 2, 1, 3});
   };
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // Unquantized caches keep keys without LongRoPE's attention factor (see Rope); all of a batch's
+  // caches are alike.
+  const bool fold = caches[0]->bits() == 0;
+  const float scale = rope_.score_scale(fold) / std::sqrt(static_cast<float>(hd));
   // RoPE and the cache update are per sequence (each has its own offset); attention then runs
   // once over the whole batch.
   std::vector<mx::array> queries;
@@ -102,8 +106,8 @@ mx::array Phi3Model::attention(const mx::array& x, const Layer& layer, int index
   auto one_sequence = [&](const mx::array& q_in, const mx::array& k_in, const mx::array& v_in, KVCache& cache) {
     const int offset = cache.offset();
     const int total = offset + L;
-    queries.push_back(rope_.apply(heads(q_in, H), offset, total));
-    auto k = rope_.apply(heads(k_in, KV), offset, total);
+    queries.push_back(rope_.apply(heads(q_in, H), offset, total, fold));
+    auto k = rope_.apply(heads(k_in, KV), offset, total, fold);
     stored.push_back(cache.update(index, k, heads(v_in, KV)));
   };
   if (B == 1) {
@@ -124,13 +128,54 @@ mx::array Phi3Model::forward(const mx::array& tokens, KVCache& cache, bool last_
 mx::array Phi3Model::forward(const mx::array& tokens, std::span<KVCache* const> caches, bool last_only) const {
   if (tokens.ndim() != 2 || tokens.shape(0) != static_cast<int>(caches.size()))
     throw Error("forward: tokens must be [batch, length] with one cache per row");
+  return run_layers(tokens, last_only, [&](const mx::array& x, const Layer& layer, int index) {
+    return attention(x, layer, index, caches);
+  });
+}
+
+mx::array Phi3Model::forward(const mx::array& tokens, BatchKVCache& batch) const {
+  if (tokens.ndim() != 2 || tokens.shape(0) != batch.rows() || tokens.shape(1) != 1)
+    throw Error("forward: a batched decode step takes one token for each row of the batch");
+  batch.begin_step();
+  return run_layers(tokens, true, [&](const mx::array& x, const Layer& layer, int index) {
+    return batched_attention(x, layer, index, batch);
+  });
+}
+
+mx::array Phi3Model::batched_attention(const mx::array& x, const Layer& layer, int index, BatchKVCache& batch) const {
+  const int B = x.shape(0);
+  const int H = config_.num_attention_heads, KV = config_.num_key_value_heads, hd = config_.head_dim;
+  auto qkv = kernels::linear(x, layer.qkv);
+  auto parts = mx::split(qkv, mx::Shape{H * hd, H * hd + KV * hd}, -1);
+  auto heads = [&](const mx::array& a, int n) { return mx::transpose(mx::reshape(a, {B, 1, n, hd}), {0, 2, 1, 3}); };
+  // Unquantized, as every cache that joins the batch: keys without the attention factor.
+  auto q = rope_.apply_rows(heads(parts[0], H), batch.positions(), batch.positions_array(), /*fold=*/true);
+  auto k = rope_.apply_rows(heads(parts[1], KV), batch.positions(), batch.positions_array(), /*fold=*/true);
+  auto [keys, values] = batch.update(index, k, heads(parts[2], KV));
+  const float scale = rope_.score_scale(/*fold=*/true) / std::sqrt(static_cast<float>(hd));
+  if (kernels::cuda_decode_attention_available()) {
+    auto [all_keys, all_values] = batch.buffers(index);
+    if (auto out = kernels::cuda_decode_attention(q, all_keys, all_values, batch.spans(), scale))
+      return kernels::linear(*out, layer.o);
+  }
+  if (keys.dtype() != q.dtype()) {  // float16 storage under float32 activations (the CPU)
+    keys = mx::astype(keys, q.dtype());
+    values = mx::astype(values, q.dtype());
+  }
+  auto out = mx::fast::scaled_dot_product_attention(q, keys, values, scale, "", batch.mask());
+  out = mx::reshape(mx::transpose(out, {0, 2, 1, 3}), {B, 1, H * hd});
+  return kernels::linear(out, layer.o);
+}
+
+template <class Attend>
+mx::array Phi3Model::run_layers(const mx::array& tokens, bool last_only, const Attend& attend) const {
   const float eps = config_.rms_norm_eps;
   auto h = kernels::embedding_rows(tokens, *embed_, dtype_);
   // Each residual add is fused with the norm that follows it (one graph node on the CPU).
   auto normed = kernels::rms_norm(h, layers_.empty() ? *final_norm_ : layers_[0].input_norm, eps);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const auto& layer = layers_[i];
-    auto attended = attention(normed, layer, static_cast<int>(i), caches);
+    auto attended = attend(normed, layer, static_cast<int>(i));
     std::tie(h, normed) = kernels::add_rms_norm(h, attended, layer.post_attention_norm, eps);
     auto mlp = kernels::linear_swiglu(kernels::linear(normed, layer.gate_up), layer.down);
     const auto& next_norm = i + 1 < layers_.size() ? layers_[i + 1].input_norm : *final_norm_;

@@ -11,6 +11,7 @@
 #include <mlx/mlx.h>
 
 #include "kernels/linear.h"
+#include "model/batch_kv_cache.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/rope.h"
@@ -40,6 +41,9 @@ class Phi3Model {
   // and the cache update run per sequence since each has its own length.
   mlx::core::array forward(const mlx::core::array& tokens, std::span<KVCache* const> caches,
                            bool last_only = true) const;
+  // One decode step of the sequences held in `batch`: tokens [batch.rows(), 1] (a free row's
+  // token is a placeholder) → logits [rows, 1, vocab]. Attention runs once a layer for them all.
+  mlx::core::array forward(const mlx::core::array& tokens, BatchKVCache& batch) const;
 
   // kv_bits: 0 (float keys and values, stored as kv_dtype()), 8 or 4 (quantized in groups of
   // kv_group_size along head_dim, see KVCache); the group must divide head_dim.
@@ -67,6 +71,11 @@ class Phi3Model {
 
   mlx::core::array attention(const mlx::core::array& x, const Layer& layer, int index,
                              std::span<KVCache* const> caches) const;
+  mlx::core::array batched_attention(const mlx::core::array& x, const Layer& layer, int index,
+                                     BatchKVCache& batch) const;
+  // The layers around attention: attend(normed input, layer, index) → the attention output.
+  template <class Attend>
+  mlx::core::array run_layers(const mlx::core::array& tokens, bool last_only, const Attend& attend) const;
 
   ModelConfig config_;
   Rope rope_;

@@ -7,7 +7,15 @@
 // The choice is made per forward pass from the total length after it, as transformers does;
 // keys already cached keep the rotation they were stored with. (mlx-lm always uses the long
 // factors, which changes outputs for every prompt shorter than 4096 tokens.)
+//
+// Where the rotation covers the whole head (Phi-3), q and k both carrying the attention factor f
+// is the same as scores scaled by f²: with `fold`, the factor goes into the attention scale
+// (score_scale) instead of multiplying q and k, two elementwise passes fewer a layer (on a GPU,
+// two kernels each), and keys are cached without it. The model folds for unquantized caches
+// only: a quantized cache stores keys with the factor, as mlx-lm's does (its float16 scales
+// would round differently otherwise). A cache's keys are always stored one way.
 #include <optional>
+#include <vector>
 
 #include <mlx/mlx.h>
 
@@ -21,12 +29,25 @@ class Rope {
   explicit Rope(const ModelConfig& config);
   // x: [B, heads, L, head_dim] at positions offset..offset+L-1; total_len = offset + L of the
   // whole pass (decides short vs long factors).
-  mlx::core::array apply(const mlx::core::array& x, int offset, int total_len) const;
+  mlx::core::array apply(const mlx::core::array& x, int offset, int total_len, bool fold) const;
+  // One new position per row: x [B, heads, 1, head_dim], row b at positions[b] (the same values
+  // as positions_array, int32 [B]). Rows may fall on either side of LongRoPE's switch.
+  mlx::core::array apply_rows(const mlx::core::array& x, const std::vector<int>& positions,
+                              const mlx::core::array& positions_array, bool fold) const;
+  // What the attention scale must be multiplied by: the attention factor squared where folded, else 1.
+  float score_scale(bool fold) const { return fold && folded_ ? factor_ * factor_ : 1.0f; }
 
  private:
+  struct Specs {
+    kernels::RotarySpec plain;  // plain and linear-scaled RoPE, and LongRoPE's short factors
+    std::optional<kernels::RotarySpec> long_factors;  // LongRoPE past original_max_position_embeddings
+  };
+  const kernels::RotarySpec& spec_for(int total_len, bool fold) const;
+
   int original_max_ = 0;
-  kernels::RotarySpec plain_;  // plain and linear-scaled RoPE, and LongRoPE's short factors
-  std::optional<kernels::RotarySpec> long_;  // LongRoPE past original_max_position_embeddings
+  Specs with_factor_, folded_specs_;
+  bool folded_ = false;  // the rotation covers the whole head: folded_specs_ carry no factor
+  float factor_ = 1.0f;
 };
 
 }  // namespace pensieve::model

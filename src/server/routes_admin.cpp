@@ -34,6 +34,11 @@ std::string HttpServer::metrics_text() const {
   out += metrics::render_counter("pensieve_prompt_tokens_total", "Prompt tokens admitted", static_cast<double>(s.prompt_tokens));
   out += metrics::render_counter("pensieve_generated_tokens_total", "Tokens generated", static_cast<double>(s.generated_tokens));
   out += metrics::render_counter("pensieve_requests_finished_total", "Generations finished", static_cast<double>(s.requests_finished));
+  out += metrics::render_counter("pensieve_batched_decode_steps_total",
+                                 "Decode steps run with the sequences' keys and values in shared batch buffers",
+                                 static_cast<double>(s.batched_decode_steps));
+  out += metrics::render_gauge("pensieve_batch_kv_bytes", "Memory of those shared batch buffers",
+                               static_cast<double>(s.batch_kv_bytes));
   out += metrics::render_gauge("pensieve_memory_active_bytes", "MLX active memory", static_cast<double>(mlx::core::get_active_memory()));
   out += metrics::render_gauge("pensieve_memory_peak_bytes", "MLX peak memory", static_cast<double>(mlx::core::get_peak_memory()));
   out += engine.time_to_first_token.render("pensieve_time_to_first_token_seconds", "Time from submission to the first token");

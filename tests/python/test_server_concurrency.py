@@ -4,6 +4,11 @@ correct SSE framing, and with greedy decoding each equals the same request run a
 Tolerance: none. Every output must be identical, token for token, to the solo run: the engine's
 batched forward pass computes each row as the single-row pass does (the CPU kernels quantize
 activations per row; attention and norms are per row), so batching must not change a greedy id.
+
+Both ways of holding the batch's keys and values run: each sequence's own cache (the CPU default)
+and the shared batch buffers (model::BatchKVCache, the GPU default; PENSIEVE_BATCHED_KV=1 forces
+it here), where rows of different lengths are right-aligned, padded, masked, compacted as
+sequences leave, and moved back to their own cache for the prefix cache.
 """
 from __future__ import annotations
 
@@ -46,18 +51,32 @@ def run_concurrently(server, n: int):
 
 @pytest.fixture(scope="module")
 def solo_outputs(pensieve_bin, tiny_model):
+    """Each request run alone, per way of holding keys and values: the two compute attention with
+    different kernels (Pensieve's CPU kernel, MLX's SDPA), whose roundings may part ways on the
+    tiny random model's near-ties, so each is compared with itself."""
     from server_fixture import Server
 
-    server = Server(pensieve_bin, tiny_model, "--parallel", "1")
-    try:
-        return [anthropic_stream_text(stream_anthropic(server, body(i))) for i in range(STREAMS)]
-    finally:
-        server.assert_clean_exit()
+    runs = {}
+
+    def get(batched_kv: str) -> list[str]:
+        if batched_kv not in runs:
+            server = Server(pensieve_bin, tiny_model, "--parallel", "1", env={"PENSIEVE_BATCHED_KV": batched_kv})
+            try:
+                runs[batched_kv] = [anthropic_stream_text(stream_anthropic(server, body(i))) for i in range(STREAMS)]
+            finally:
+                server.assert_clean_exit()
+        return runs[batched_kv]
+
+    return get
 
 
+@pytest.mark.parametrize("batched_kv", ["0", "1"])
 @pytest.mark.parametrize("parallel", [32, 8])
-def test_simultaneous_streams_equal_solo_runs(parallel, solo_outputs, start_server, pensieve_bin, tiny_model):
-    server = start_server(pensieve_bin, tiny_model, "--parallel", str(parallel), "--max-queue", "64")
+def test_simultaneous_streams_equal_solo_runs(parallel, batched_kv, solo_outputs, start_server, pensieve_bin,
+                                              tiny_model):
+    solo = solo_outputs(batched_kv)
+    server = start_server(pensieve_bin, tiny_model, "--parallel", str(parallel), "--max-queue", "64",
+                          env={"PENSIEVE_BATCHED_KV": batched_kv})
     peak = {"active": 0, "queued": 0}
     stop_watch = threading.Event()
 
@@ -79,7 +98,7 @@ def test_simultaneous_streams_equal_solo_runs(parallel, solo_outputs, start_serv
         check_anthropic_event_order(events)
         final = [d for e, d in events if e == "message_delta"][0]
         text = anthropic_stream_text(events)
-        assert text == solo_outputs[i], f"stream {i}: batched {text!r} != solo {solo_outputs[i]!r}"
+        assert text == solo[i], f"stream {i}: batched {text!r} != solo {solo[i]!r}"
         if final["delta"]["stop_reason"] == "max_tokens":
             assert final["usage"]["output_tokens"] == MAX_TOKENS
     # Sequences really ran together, and with 8 slots the rest waited in the queue.
@@ -88,4 +107,15 @@ def test_simultaneous_streams_equal_solo_runs(parallel, solo_outputs, start_serv
     if parallel < STREAMS:
         assert peak["queued"] > 0
     assert wait_until(lambda: server.metrics()["pensieve_active_sequences"] == 0, 5)
-    assert server.metrics()["pensieve_requests_finished_total"] == STREAMS
+    m = server.metrics()
+    assert m["pensieve_requests_finished_total"] == STREAMS
+    # The shared buffers were used exactly when asked for, and nothing is left in them.
+    assert (m["pensieve_batched_decode_steps_total"] > 0) == (batched_kv == "1")
+    assert m["pensieve_batch_kv_bytes"] == 0
+    # A finished sequence's positions went back to its own cache intact: the same request again
+    # reuses them from the prefix cache and gives the same text.
+    long = dict(body(0), system=" ".join(f"Rule {i}: be brief about topic {i}." for i in range(20)))
+    first = anthropic_stream_text(stream_anthropic(server, long))
+    hits = server.metrics()["pensieve_prefix_cache_hits_total"]
+    assert anthropic_stream_text(stream_anthropic(server, long)) == first
+    assert server.metrics()["pensieve_prefix_cache_hits_total"] == hits + 1
