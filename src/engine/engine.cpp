@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string_view>
 
@@ -51,10 +52,13 @@ Event error_event(const std::string& message) {
   return e;
 }
 
-bool batched_kv_by_default() {
-  if (const char* v = std::getenv("PENSIEVE_BATCHED_KV")) return std::string_view(v) != "0";
-  return mx::default_device() == mx::Device::gpu;
+// An environment switch for A/B measurements and tests: "0" off, anything else on.
+bool env_flag(const char* name, bool unset) {
+  const char* v = std::getenv(name);
+  return v ? std::string_view(v) != "0" : unset;
 }
+
+bool batched_kv_by_default() { return env_flag("PENSIEVE_BATCHED_KV", mx::default_device() == mx::Device::gpu); }
 
 }  // namespace
 
@@ -82,6 +86,7 @@ Engine::Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokeni
   if (context_size_ < 16) throw Error("the KV memory budget leaves no room for a context");
   options_.max_batch = std::max(1, options_.max_batch);
   batched_kv_ = options_.kv_bits == 0 && options_.batched_kv.value_or(batched_kv_by_default());
+  pipelined_decode_ = batched_kv_ && options_.pipelined_decode.value_or(env_flag("PENSIEVE_PIPELINED_DECODE", true));
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -139,6 +144,7 @@ EngineStats Engine::stats() const {
   s.requests_finished = finished_.load();
   s.batched_decode_steps = batched_steps_.load();
   s.batch_kv_bytes = batch_kv_bytes_.load();
+  s.queued_decode_steps = queued_steps_.load();
   return s;
 }
 
@@ -234,6 +240,19 @@ void Engine::prefill_one() {
 }
 
 void Engine::decode_all() {
+  if (pending_) {  // the step queued last time (see queue_next_step): read it
+    auto p = std::move(*pending_);
+    pending_.reset();
+    std::vector<Job*> jobs;
+    std::vector<int32_t> rows;
+    for (std::size_t i = 0; i < p.jobs.size(); ++i)
+      if (!p.jobs[i]->seq->finished()) {  // cancelled since: its row's output is dropped
+        jobs.push_back(p.jobs[i]);
+        rows.push_back(p.rows[i]);
+      }
+    if (!jobs.empty()) accept_batched(p.logits, jobs, rows, /*may_queue_next=*/true);
+    return;
+  }
   std::vector<Job*> batched, own_cache;
   for (auto& job : active_) {
     if (job->seq->finished() || job->seq->prefilling() || !job->first_token) continue;
@@ -244,7 +263,7 @@ void Engine::decode_all() {
       own_cache.push_back(job.get());
     }
   }
-  if (!batched.empty()) decode_batched(batched);
+  if (!batched.empty()) decode_batched(batched, own_cache.empty());
   if (!own_cache.empty()) decode_each_cache(own_cache);
 }
 
@@ -261,8 +280,8 @@ bool Engine::joins_batch(Job& job) const {
   return bytes <= options_.kv_budget_bytes / 2;
 }
 
-void Engine::decode_batched(const std::vector<Job*>& jobs) {
-  std::vector<int32_t> last(static_cast<std::size_t>(batch_kv_.rows()), 0);  // free rows: a dummy token
+void Engine::decode_batched(const std::vector<Job*>& jobs, bool all_batched) {
+  std::vector<int32_t> last(static_cast<std::size_t>(batch_kv_.rows()), 0);  // free rows: a placeholder
   std::vector<int32_t> rows;
   for (Job* job : jobs) {
     rows.push_back(batch_kv_.row_of(job));
@@ -270,11 +289,50 @@ void Engine::decode_batched(const std::vector<Job*>& jobs) {
   }
   mx::array tokens(last.data(), {batch_kv_.rows(), 1}, mx::int32);
   auto logits = model_.forward(tokens, batch_kv_);
-  if (static_cast<int>(rows.size()) != batch_kv_.rows() || !std::is_sorted(rows.begin(), rows.end()))
-    logits = mx::take(logits, mx::array(rows.data(), {static_cast<int>(rows.size())}, mx::int32), 0);
-  choose_and_accept(logits, jobs);
+  accept_batched(logits, jobs, rows, all_batched);
+}
+
+void Engine::accept_batched(const mx::array& logits, const std::vector<Job*>& jobs, const std::vector<int32_t>& rows,
+                            bool may_queue_next) {
+  auto mine = logits;
+  if (static_cast<int>(rows.size()) != logits.shape(0) || !std::is_sorted(rows.begin(), rows.end()))
+    mine = mx::take(logits, mx::array(rows.data(), {static_cast<int>(rows.size())}, mx::int32), 0);
+  choose_and_accept(mine, jobs, [&](const mx::array& ids) {
+    if (may_queue_next) queue_next_step(ids, jobs);
+  });
   batched_steps_++;
   batch_kv_bytes_ = batch_kv_.nbytes();
+}
+
+// The host reads a step's ids, turns them into text and events, and builds the next graph while
+// the device waits: at one sequence that is a quarter of the step. When the next step is certain
+// to be the same rows fed these ids (greedy on the device, every sequence past its prompt, none
+// waiting to join), it is queued before the ids are read. A row whose sequence ends with these ids
+// computes one position for nothing: its output is dropped and that position is never written
+// back (see retire_finished).
+void Engine::queue_next_step(const mx::array& ids, const std::vector<Job*>& jobs) {
+  if (!pipelined_decode_) return;
+  // Every running sequence is one of these rows.
+  if (jobs.size() != active_.size() || static_cast<int>(jobs.size()) != batch_kv_.live_rows()) return;
+  for (const auto& job : active_)
+    if (job->seq->finished() || job->seq->prefilling() || !job->first_token) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (!waiting_.empty()) return;
+  }
+  // Row r's token is ids[i] for the job now in row r (rows move when the batch is compacted: the
+  // ids may come from a step read after a compaction); free rows take any (the first).
+  std::vector<int32_t> from(static_cast<std::size_t>(batch_kv_.rows()), 0), next_rows;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    next_rows.push_back(batch_kv_.row_of(jobs[i]));
+    from[static_cast<std::size_t>(next_rows.back())] = static_cast<int32_t>(i);
+  }
+  auto tokens = mx::reshape(mx::take(ids, mx::array(from.data(), {batch_kv_.rows()}, mx::int32), 0),
+                            {batch_kv_.rows(), 1});
+  auto logits = model_.forward(tokens, batch_kv_);
+  mx::async_eval(logits);
+  pending_ = PendingStep{logits, jobs, next_rows};
+  queued_steps_++;
 }
 
 void Engine::decode_each_cache(const std::vector<Job*>& jobs) {
@@ -289,7 +347,8 @@ void Engine::decode_each_cache(const std::vector<Job*>& jobs) {
   choose_and_accept(logits, jobs);
 }
 
-void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>& jobs) {
+void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>& jobs,
+                               const std::function<void(const mx::array&)>& before_reading) {
   const int B = static_cast<int>(jobs.size());
   const int V = logits.shape(-1);
   auto rows = mx::reshape(logits, {B, V});
@@ -299,6 +358,7 @@ void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>&
   std::vector<TokenInfo> chosen(static_cast<std::size_t>(B));
   if (on_device) {
     auto ids = mx::astype(mx::argmax(rows, -1), mx::int32);
+    if (before_reading) before_reading(ids);
     mx::eval(ids);
     for (int b = 0; b < B; ++b) chosen[b].id = ids.data<int32_t>()[b];
   } else {
@@ -359,9 +419,11 @@ void Engine::retire_finished() {
       continue;
     }
     Sequence& seq = *job.seq;
+    if (pending_) pending_->drop(&job);
     if (batch_kv_.contains(&job)) {  // its positions go back to its own cache for the prefix cache
       const bool kept = !job.failure && seq.finish_reason() != FinishReason::cancelled;
-      batch_kv_.remove(&job, kept ? &seq.cache() : nullptr);
+      // Every token but the last was fed (a step queued ahead may have fed that one too).
+      batch_kv_.remove(&job, kept ? &seq.cache() : nullptr, static_cast<int>(seq.history().size()) - 1);
       batch_kv_bytes_ = batch_kv_.nbytes();
     }
     if (job.failure) {
@@ -407,6 +469,7 @@ void Engine::retire_finished() {
 void Engine::fail_all(const std::string& message) {
   for (auto& job : active_) job->handle->events.push(error_event(message));
   active_.clear();
+  pending_.reset();
   batch_kv_ = model::BatchKVCache(model_.config().num_hidden_layers);
   batch_kv_bytes_ = 0;
   kv_in_use_ = 0;

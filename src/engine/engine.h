@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,6 +40,9 @@ struct EngineOptions {
   // the CPU attention kernel reads each sequence's cache where it is), or as the environment
   // variable PENSIEVE_BATCHED_KV (0 or 1) says.
   std::optional<bool> batched_kv;
+  // With batched_kv, a greedy decode step is queued before the previous one is read (see
+  // Engine::queue_next_step). Unset: on, or as PENSIEVE_PIPELINED_DECODE (0 or 1) says.
+  std::optional<bool> pipelined_decode;
 };
 
 // Thrown by submit when the queue is full; the server answers 529 / 429 with Retry-After.
@@ -71,6 +75,7 @@ struct EngineStats {
   std::uint64_t requests_finished = 0;
   std::uint64_t batched_decode_steps = 0;  // decode steps run over the shared batch buffers
   std::size_t batch_kv_bytes = 0;          // those buffers now (0 when no sequence is in them)
+  std::uint64_t queued_decode_steps = 0;   // of those, queued before the previous step was read
 };
 
 class Engine {
@@ -102,15 +107,22 @@ class Engine {
   void prefill_one();
   void decode_all();
   // Decode steps of the sequences in batch_kv_ (rows in that order) and of those with their own cache.
-  void decode_batched(const std::vector<Job*>& jobs);
+  void decode_batched(const std::vector<Job*>& jobs, bool all_batched);
   void decode_each_cache(const std::vector<Job*>& jobs);
+  // logits: one row per row of batch_kv_ as it was when the step ran; jobs[i] reads row rows[i].
+  // May queue the next step.
+  void accept_batched(const mlx::core::array& logits, const std::vector<Job*>& jobs, const std::vector<int32_t>& rows,
+                      bool may_queue_next = false);
+  void queue_next_step(const mlx::core::array& ids, const std::vector<Job*>& jobs);
   // Whether the job's sequence may move into batch_kv_ (its buffers stay within the KV budget).
   bool joins_batch(Job& job) const;
   void retire_finished();
   void fail_all(const std::string& message);
   void fail(Job& job, const std::string& message);
-  // Chooses the next token of each row of logits [B, 1, V] for jobs[b] and hands it over.
-  void choose_and_accept(const mlx::core::array& logits, const std::vector<Job*>& jobs);
+  // Chooses the next token of each row of logits [B, 1, V] for jobs[b] and hands it over. Greedy
+  // on the device: before_reading gets the ids, still lazy.
+  void choose_and_accept(const mlx::core::array& logits, const std::vector<Job*>& jobs,
+                         const std::function<void(const mlx::core::array&)>& before_reading = {});
   std::size_t job_kv_estimate(const Job& job) const;
 
   const model::Phi3Model& model_;
@@ -130,11 +142,27 @@ class Engine {
   std::vector<std::unique_ptr<Job>> active_;  // engine thread only
   PrefixCache prefix_cache_;                  // engine thread only
   bool batched_kv_ = false;
+  bool pipelined_decode_ = false;
   model::BatchKVCache batch_kv_;              // engine thread only
+  // A decode step queued before the previous one was read (engine thread only).
+  struct PendingStep {
+    mlx::core::array logits;
+    std::vector<Job*> jobs;
+    std::vector<int32_t> rows;
+    void drop(const Job* job) {
+      for (std::size_t i = 0; i < jobs.size(); ++i)
+        if (jobs[i] == job) {
+          jobs.erase(jobs.begin() + static_cast<std::ptrdiff_t>(i));
+          rows.erase(rows.begin() + static_cast<std::ptrdiff_t>(i));
+          return;
+        }
+    }
+  };
+  std::optional<PendingStep> pending_;
   std::atomic<std::uint64_t> prefix_hits_{0}, prefix_tokens_{0}, prompt_tokens_{0}, generated_tokens_{0},
       finished_{0};
   std::atomic<std::size_t> prefix_bytes_{0}, prefix_entries_{0};
-  std::atomic<std::uint64_t> batched_steps_{0};
+  std::atomic<std::uint64_t> batched_steps_{0}, queued_steps_{0};
   std::atomic<std::size_t> batch_kv_bytes_{0};
   std::thread thread_;
 };

@@ -119,15 +119,16 @@ void BatchKVCache::add(Key key, KVCache& cache) {
   mx::eval(state());  // the sequence's own buffers are released now, not at the next step
 }
 
-void BatchKVCache::remove(Key key, KVCache* cache) {
+void BatchKVCache::remove(Key key, KVCache* cache, int length) {
   const int row = row_of(key);
   auto& r = rows_[static_cast<std::size_t>(row)];
   if (cache) {
     if (cache->offset() != 0) throw Error("internal: the decode batch writes back into an empty cache only");
-    const int n = end_ - r.pad;
+    const int n = length < 0 ? end_ - r.pad : length;
+    if (n <= 0 || n > end_ - r.pad) throw Error("internal: decode batch write-back length out of range");
     cache->reserve_hint(n);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      auto rows_of = [&](const mx::array& a) { return range(range(a, 0, row, row + 1), 2, r.pad, end_); };
+      auto rows_of = [&](const mx::array& a) { return range(range(a, 0, row, row + 1), 2, r.pad, r.pad + n); };
       cache->append_encoded(static_cast<int>(i), {rows_of(*layers_[i].keys)}, {rows_of(*layers_[i].values)});
     }
     mx::eval(cache->state());

@@ -35,8 +35,9 @@ class BatchKVCache {
   // Moves the positions of `cache` (kv_bits 0, at least one position) into a free row for `key`
   // and leaves `cache` empty (offset 0: its storage is released).
   void add(Key key, KVCache& cache);
-  // Frees key's row; with `cache` (empty, as add left it) its positions move back there first.
-  void remove(Key key, KVCache* cache);
+  // Frees key's row; with `cache` (empty, as add left it) its first `length` positions (-1: all)
+  // move back there first.
+  void remove(Key key, KVCache* cache, int length = -1);
   bool contains(Key key) const;
   int row_of(Key key) const;
   // Positions stored for key's sequence.

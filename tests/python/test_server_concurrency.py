@@ -8,7 +8,9 @@ activations per row; attention and norms are per row), so batching must not chan
 Both ways of holding the batch's keys and values run: each sequence's own cache (the CPU default)
 and the shared batch buffers (model::BatchKVCache, the GPU default; PENSIEVE_BATCHED_KV=1 forces
 it here), where rows of different lengths are right-aligned, padded, masked, compacted as
-sequences leave, and moved back to their own cache for the prefix cache.
+sequences leave, and moved back to their own cache for the prefix cache. With the shared buffers
+greedy steps are queued before the previous one is read; the solo runs they are compared with
+are not (PENSIEVE_PIPELINED_DECODE=0).
 """
 from __future__ import annotations
 
@@ -60,7 +62,8 @@ def solo_outputs(pensieve_bin, tiny_model):
 
     def get(batched_kv: str) -> list[str]:
         if batched_kv not in runs:
-            server = Server(pensieve_bin, tiny_model, "--parallel", "1", env={"PENSIEVE_BATCHED_KV": batched_kv})
+            server = Server(pensieve_bin, tiny_model, "--parallel", "1",
+                            env={"PENSIEVE_BATCHED_KV": batched_kv, "PENSIEVE_PIPELINED_DECODE": "0"})
             try:
                 runs[batched_kv] = [anthropic_stream_text(stream_anthropic(server, body(i))) for i in range(STREAMS)]
             finally:
@@ -111,6 +114,7 @@ def test_simultaneous_streams_equal_solo_runs(parallel, batched_kv, solo_outputs
     assert m["pensieve_requests_finished_total"] == STREAMS
     # The shared buffers were used exactly when asked for, and nothing is left in them.
     assert (m["pensieve_batched_decode_steps_total"] > 0) == (batched_kv == "1")
+    assert (m["pensieve_queued_decode_steps_total"] > 0) == (batched_kv == "1")
     assert m["pensieve_batch_kv_bytes"] == 0
     # A finished sequence's positions went back to its own cache intact: the same request again
     # reuses them from the prefix cache and gives the same text.
