@@ -3,6 +3,7 @@
 
 #include "kernels/cpu_dispatch.h"
 #include "kernels/cpu_layout.h"
+#include "kernels/gemv_cuda.h"
 #include "kernels/qmm_cpu.h"
 #include "kernels/quantized_matmul_primitive.h"
 
@@ -56,6 +57,8 @@ mx::array linear(const mx::array& x, const LinearWeight& w) {
   std::optional<mx::array> biases = m.biases;
   if (scales.dtype() != x.dtype()) scales = mx::astype(scales, x.dtype());
   if (biases && biases->dtype() != x.dtype()) biases = mx::astype(*biases, x.dtype());
+  if (biases)
+    if (auto y = cuda_gemv_q4(x, m.weight, scales, *biases, w.group_size, w.bits)) return *y;
   // Rows as one matrix: given [B, 1, K] (a batched decode step), MLX's op runs a matrix-vector
   // product per leading index, reading the whole weight once per sequence.
   if (x.ndim() > 2) {
