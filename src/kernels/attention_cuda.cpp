@@ -116,15 +116,15 @@ const mx::fast::CustomKernelFunction& kernel() {
 }
 
 // The scale as a device array, made once: a new host array per layer and step would be one more
-// upload each (the model has one scale).
+// upload each (the model has one scale). Never destroyed: at exit MLX's allocator may go first.
 mx::array scale_array(float scale) {
   static std::mutex mutex;
-  static std::vector<std::pair<float, mx::array>> made;
+  static auto* made = new std::vector<std::pair<float, mx::array>>();
   std::lock_guard lock(mutex);
-  for (const auto& [value, array] : made)
+  for (const auto& [value, array] : *made)
     if (value == scale) return array;
-  made.emplace_back(scale, mx::array({scale}, mx::float32));
-  return made.back().second;
+  made->emplace_back(scale, mx::array({scale}, mx::float32));
+  return made->back().second;
 }
 
 }  // namespace
