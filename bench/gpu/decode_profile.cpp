@@ -98,6 +98,58 @@ nlohmann::json profile_batch(const Phi3Model& model, int B, int prompt, int step
           {"sync_tokens_per_s", 1000.0 * B / median(sync)}};
 }
 
+// The same through the shared batch buffers (model::BatchKVCache), prompts of different lengths.
+nlohmann::json profile_shared(const Phi3Model& model, int B, int prompt, int steps) {
+  std::vector<KVCache> owned;
+  owned.reserve(static_cast<std::size_t>(B));
+  pensieve::model::BatchKVCache batch(model.config().num_hidden_layers);
+  std::vector<int32_t> first;
+  for (int b = 0; b < B; ++b) {
+    owned.push_back(model.make_cache());
+    auto logits = pensieve::engine::prefill(model, random_prompt(prompt + 7 * b, 1000u + b), owned.back(), 512);
+    auto id = mx::astype(mx::argmax(mx::reshape(logits, {-1}), 0), mx::int32);
+    mx::eval(id);
+    first.push_back(id.item<int32_t>());
+    batch.add(&owned[static_cast<std::size_t>(b)], owned.back());
+  }
+  auto step = [&](const mx::array& t) {
+    auto logits = model.forward(t, batch);
+    return mx::reshape(mx::astype(mx::argmax(mx::reshape(logits, {batch.rows(), -1}), -1), mx::int32), {batch.rows(), 1});
+  };
+  std::vector<int32_t> padded(static_cast<std::size_t>(batch.rows()), 0);
+  std::copy(first.begin(), first.end(), padded.begin());
+  mx::array tokens(padded.data(), {batch.rows(), 1}, mx::int32);
+  for (int i = 0; i < 3; ++i) {
+    tokens = step(tokens);
+    mx::eval(tokens);
+  }
+  std::vector<double> build, sync;
+  for (int i = 0; i < steps / 2; ++i) {
+    auto t0 = Clock::now();
+    auto next = step(tokens);
+    build.push_back(ms_since(t0));
+    mx::eval(next);
+    (void)next.data<int32_t>();
+    sync.push_back(ms_since(t0));
+    tokens = next;
+  }
+  mx::async_eval(tokens);
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    auto next = step(tokens);
+    mx::async_eval(next);
+    mx::eval(tokens);
+    (void)tokens.data<int32_t>();
+    tokens = next;
+  }
+  mx::eval(tokens);
+  const double pipelined = ms_since(t0) / steps;
+  return {{"batch", B}, {"shared_buffers", true}, {"rows", batch.rows()},
+          {"graph_build_ms", median(build)}, {"sync_step_ms", median(sync)},
+          {"pipelined_step_ms", pipelined}, {"pipelined_tokens_per_s", 1000.0 * B / pipelined},
+          {"sync_tokens_per_s", 1000.0 * B / median(sync)}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,6 +172,9 @@ int main(int argc, char** argv) {
                         {"runs", nlohmann::json::array()}};
   for (int B : batches) {
     out["runs"].push_back(profile_batch(model, B, prompt, steps));
+    mx::clear_cache();
+    std::cerr << out["runs"].back().dump() << std::endl;
+    out["runs"].push_back(profile_shared(model, B, prompt, steps));
     mx::clear_cache();
     std::cerr << out["runs"].back().dump() << std::endl;
   }
