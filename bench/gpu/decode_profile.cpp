@@ -48,6 +48,43 @@ mx::array next_tokens(const Phi3Model& model, const mx::array& tokens, std::vect
   return mx::reshape(mx::astype(mx::argmax(mx::reshape(logits, {B, -1}), -1), mx::int32), {B, 1});
 }
 
+// Warm-up, synchronous steps, then pipelined ones (step t+1 queued before step t is read, as
+// engine::Generator does). step(tokens) → the next tokens, lazily.
+template <class Step>
+nlohmann::json time_steps(mx::array tokens, int B, int steps, const Step& step) {
+  for (int i = 0; i < 3; ++i) {
+    tokens = step(tokens);
+    mx::eval(tokens);
+  }
+  std::vector<double> build, sync;
+  for (int i = 0; i < steps / 2; ++i) {
+    auto t0 = Clock::now();
+    mx::array next = step(tokens);
+    build.push_back(ms_since(t0));
+    mx::eval(next);
+    (void)next.data<int32_t>();
+    sync.push_back(ms_since(t0));
+    tokens = next;
+  }
+  mx::async_eval(tokens);
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    mx::array next = step(tokens);
+    mx::async_eval(next);
+    mx::eval(tokens);
+    (void)tokens.data<int32_t>();
+    tokens = next;
+  }
+  mx::eval(tokens);
+  const double pipelined = ms_since(t0) / steps;
+  return {{"batch", B},
+          {"graph_build_ms", median(build)},
+          {"sync_step_ms", median(sync)},
+          {"pipelined_step_ms", pipelined},
+          {"pipelined_tokens_per_s", 1000.0 * B / pipelined},
+          {"sync_tokens_per_s", 1000.0 * B / median(sync)}};
+}
+
 nlohmann::json profile_batch(const Phi3Model& model, int B, int prompt, int steps) {
   std::vector<KVCache> owned;
   owned.reserve(static_cast<std::size_t>(B));
@@ -62,40 +99,9 @@ nlohmann::json profile_batch(const Phi3Model& model, int B, int prompt, int step
     first.push_back(id.item<int32_t>());
   }
   mx::array tokens(first.data(), {B, 1}, mx::int32);
-  // Warm-up, then synchronous steps.
-  for (int i = 0; i < 3; ++i) {
-    tokens = next_tokens(model, tokens, caches);
-    mx::eval(tokens);
-  }
-  std::vector<double> build, sync;
-  for (int i = 0; i < steps / 2; ++i) {
-    auto t0 = Clock::now();
-    auto next = next_tokens(model, tokens, caches);
-    build.push_back(ms_since(t0));
-    mx::eval(next);
-    (void)next.data<int32_t>();
-    sync.push_back(ms_since(t0));
-    tokens = next;
-  }
-  // Pipelined: queue step t+1, then read step t (as engine::Generator does).
-  mx::async_eval(tokens);
-  auto t0 = Clock::now();
-  for (int i = 0; i < steps; ++i) {
-    auto next = next_tokens(model, tokens, caches);
-    mx::async_eval(next);
-    mx::eval(tokens);
-    (void)tokens.data<int32_t>();
-    tokens = next;
-  }
-  mx::eval(tokens);
-  const double pipelined = ms_since(t0) / steps;
-  return {{"batch", B},
-          {"context_at_start", prompt},
-          {"graph_build_ms", median(build)},
-          {"sync_step_ms", median(sync)},
-          {"pipelined_step_ms", pipelined},
-          {"pipelined_tokens_per_s", 1000.0 * B / pipelined},
-          {"sync_tokens_per_s", 1000.0 * B / median(sync)}};
+  auto out = time_steps(tokens, B, steps, [&](const mx::array& t) { return next_tokens(model, t, caches); });
+  out["context_at_start"] = prompt;
+  return out;
 }
 
 // The same through the shared batch buffers (model::BatchKVCache), prompts of different lengths.
@@ -118,36 +124,10 @@ nlohmann::json profile_shared(const Phi3Model& model, int B, int prompt, int ste
   };
   std::vector<int32_t> padded(static_cast<std::size_t>(batch.rows()), 0);
   std::copy(first.begin(), first.end(), padded.begin());
-  mx::array tokens(padded.data(), {batch.rows(), 1}, mx::int32);
-  for (int i = 0; i < 3; ++i) {
-    tokens = step(tokens);
-    mx::eval(tokens);
-  }
-  std::vector<double> build, sync;
-  for (int i = 0; i < steps / 2; ++i) {
-    auto t0 = Clock::now();
-    auto next = step(tokens);
-    build.push_back(ms_since(t0));
-    mx::eval(next);
-    (void)next.data<int32_t>();
-    sync.push_back(ms_since(t0));
-    tokens = next;
-  }
-  mx::async_eval(tokens);
-  auto t0 = Clock::now();
-  for (int i = 0; i < steps; ++i) {
-    auto next = step(tokens);
-    mx::async_eval(next);
-    mx::eval(tokens);
-    (void)tokens.data<int32_t>();
-    tokens = next;
-  }
-  mx::eval(tokens);
-  const double pipelined = ms_since(t0) / steps;
-  return {{"batch", B}, {"shared_buffers", true}, {"rows", batch.rows()},
-          {"graph_build_ms", median(build)}, {"sync_step_ms", median(sync)},
-          {"pipelined_step_ms", pipelined}, {"pipelined_tokens_per_s", 1000.0 * B / pipelined},
-          {"sync_tokens_per_s", 1000.0 * B / median(sync)}};
+  auto out = time_steps(mx::array(padded.data(), {batch.rows(), 1}, mx::int32), B, steps, step);
+  out["shared_buffers"] = true;
+  out["rows"] = batch.rows();
+  return out;
 }
 
 }  // namespace
