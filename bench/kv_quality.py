@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Quality of the quantized KV cache: last-position logits of Pensieve with quantized KV (8-bit
-and 4-bit in groups of 32, 4-bit in groups of 96 = one Phi-3 head row) against its float KV cache
-over long prompts (4k tokens by default), written as JSON.
+"""Quality of the KV cache formats: last-position logits of Pensieve with float16 KV (the CPU's
+default) and quantized KV (8-bit and 4-bit in groups of 32, 4-bit in groups of 96 = one Phi-3
+head row) against a float32 KV cache over long prompts (4k tokens by default), written as JSON.
 
 Model: a random-weight Phi-3 of tools/make_test_model.py — the mid preset with head_dim 96 as in
 Phi-3-mini (so that groups of 96 apply) by default, or --model DIR (e.g. the full-size one). The
-float reference keeps keys and values in the activation dtype (float32 on the CPU). Per prompt
+reference keeps keys and values in float32 (`--kv-dtype float32`, the activation dtype). Per prompt
 and format: the largest absolute logit difference, the same relative to the largest |logit|,
 the KL divergence of the quantized run's softmax from the float one's, and whether the top
 token and the top-5 set agree.
@@ -29,7 +29,7 @@ import make_test_model  # noqa: E402
 
 # The mid preset's size with Phi-3-mini's head_dim (96): 1536 / 16 heads.
 HEAD_DIM_96 = {"hidden_size": 1536, "num_attention_heads": 16, "num_key_value_heads": 16}
-FORMATS = ((8, 32), (4, 32), (4, 96))  # (bits, group)
+FORMATS = ((0, 16), (8, 32), (4, 32), (4, 96))  # (bits, group); (0, 16): float16, unquantized
 
 
 def model_dir(preset, quant):
@@ -42,7 +42,11 @@ def model_dir(preset, quant):
 
 
 def format_name(bits, group):
-    return f"kv{bits}-g{group}"
+    return f"kv{bits}-g{group}" if bits else "kv-float16"
+
+
+def bits_per_value(bits, group):
+    return bits + 32 / group if bits else 16  # quantized: a float16 scale and bias per group
 
 
 def random_prompt(tokenizer, tokens, seed):
@@ -56,6 +60,7 @@ def random_prompt(tokenizer, tokens, seed):
 
 
 def last_logits(binary, model, prompt, bits, group, env):
+    """bits 0: unquantized, float16 (group 16) or float32 (group 0)."""
     with tempfile.TemporaryDirectory() as tmp:
         prompt_file = Path(tmp) / "prompt.txt"
         prompt_file.write_text(prompt)
@@ -64,6 +69,8 @@ def last_logits(binary, model, prompt, bits, group, env):
                "--prefill-chunk", "512"]
         if bits:
             cmd += ["--kv-bits", str(bits), "--kv-group-size", str(group)]
+        else:
+            cmd += ["--kv-dtype", "float16" if group == 16 else "float32"]
         with prompt_file.open() as stdin:
             proc = subprocess.run(cmd, stdin=stdin, capture_output=True, text=True, env=env, timeout=3600)
         if proc.returncode != 0:
@@ -106,7 +113,7 @@ def measure(binary, preset="mid", quant="4bit-g64", tokens=4096, prompts=3, kern
     for bits, group in formats:
         rows = [r[format_name(bits, group)] for r in runs]
         summary[format_name(bits, group)] = {
-            "bits_per_value": bits + 32 / group,  # float16 scale and bias per group
+            "bits_per_value": bits_per_value(bits, group),
             "max_abs_diff": max(r["max_abs_diff"] for r in rows),
             "max_relative_diff": max(r["relative_diff"] for r in rows),
             "mean_kl_divergence": float(np.mean([r["kl_divergence"] for r in rows])),

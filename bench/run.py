@@ -308,7 +308,7 @@ def kv_memory_bench(args):
 
 
 def kv_quality_bench(args):
-    """Logit difference of 8-bit and 4-bit KV caches against the float one (bench/kv_quality.py)."""
+    """Logit difference of float16, 8-bit and 4-bit KV caches against a float32 one (bench/kv_quality.py)."""
     out = Path(args.out) / "kv_quality.json"
     proc = subprocess.run([PY, ROOT / "bench" / "kv_quality.py", "--binary", args.binary, "--out", out],
                           capture_output=True, text=True, timeout=args.timeout)
