@@ -256,8 +256,9 @@ void Engine::decode_all() {
   std::vector<Job*> batched, own_cache;
   for (auto& job : active_) {
     if (job->seq->finished() || job->seq->prefilling() || !job->first_token) continue;
-    if (batched_kv_ && (batch_kv_.contains(job.get()) || joins_batch(*job))) {
-      if (!batch_kv_.contains(job.get())) batch_kv_.add(job.get(), job->seq->cache());
+    const bool in_batch = batched_kv_ && batch_kv_.contains(job.get());
+    if (in_batch || (batched_kv_ && joins_batch(*job))) {
+      if (!in_batch) batch_kv_.add(job.get(), job->seq->cache());
       batched.push_back(job.get());
     } else {
       own_cache.push_back(job.get());

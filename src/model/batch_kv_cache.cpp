@@ -139,20 +139,21 @@ void BatchKVCache::remove(Key key, KVCache* cache, int length) {
     clear();
     return;
   }
-  int shared_pad = end_;
-  for (const auto& x : rows_)
-    if (x.key) shared_pad = std::min(shared_pad, x.pad);
-  if (live <= rows() / 2 || shared_pad >= step_) compact();
+  if (live <= rows() / 2 || shared_padding() >= step_) compact();
+}
+
+int BatchKVCache::shared_padding() const {
+  int pad = end_;
+  for (const auto& r : rows_)
+    if (r.key) pad = std::min(pad, r.pad);
+  return pad;
 }
 
 void BatchKVCache::compact() {
   std::vector<int32_t> keep;
-  int shared_pad = end_;
   for (std::size_t r = 0; r < rows_.size(); ++r)
-    if (rows_[r].key) {
-      keep.push_back(static_cast<int32_t>(r));
-      shared_pad = std::min(shared_pad, rows_[r].pad);
-    }
+    if (rows_[r].key) keep.push_back(static_cast<int32_t>(r));
+  const int shared_pad = shared_padding();
   const int live = static_cast<int>(keep.size());
   const int target_rows = pow2_at_least(live);
   const int new_end = end_ - shared_pad;

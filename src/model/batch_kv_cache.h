@@ -79,6 +79,8 @@ class BatchKVCache {
   void grow_rows(int wanted);
   void grow_columns(int wanted);
   void shift_right(int columns);
+  // Columns in front that every live row has as padding.
+  int shared_padding() const;
   // Keeps the live rows only (in a power-of-two number of rows) and drops the padding they share.
   void compact();
   void clear();

@@ -71,9 +71,14 @@ def test_greedy_generation_matches_mlx_lm(variant, test_model, pensieve_bin, tmp
         ref_ids = mlx_reference.greedy_ids(model_dir, prompt_ids, MAX_TOKENS)
         assert ids == ref_ids, f"prompt {prompt!r}"
         assert text == tok.decode(ref_ids)
-        ref_logits = np.array(mlx_reference.last_logits(model_dir, prompt_ids))
-        rel = np.max(np.abs(logits - ref_logits)) / np.max(np.abs(ref_logits))
+        rel = relative_to_mlx_lm(logits, model_dir, prompt_ids)
         assert rel < 1e-3, f"prompt {prompt!r}: relative logit difference {rel}"
+
+
+def relative_to_mlx_lm(logits, model_dir, prompt_ids):
+    """max |logits − mlx-lm's last logits| over max |mlx-lm's|."""
+    ref = np.array(mlx_reference.last_logits(model_dir, prompt_ids))
+    return np.max(np.abs(logits - ref)) / np.max(np.abs(ref))
 
 
 def parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, tie):
@@ -95,8 +100,7 @@ def test_float16_kv_cache_tracks_mlx_lm(variant, test_model, pensieve_bin, tmp_p
     for prompt in PROMPTS:
         prompt_ids = tok.encode(prompt)
         _, ids, logits = run_pensieve(pensieve_bin, model_dir, prompt, tmp_path)  # float16 KV by default
-        ref_logits = np.array(mlx_reference.last_logits(model_dir, prompt_ids))
-        rel = np.max(np.abs(logits - ref_logits)) / np.max(np.abs(ref_logits))
+        rel = relative_to_mlx_lm(logits, model_dir, prompt_ids)
         assert rel < 1e-3, f"prompt {prompt!r}: relative logit difference {rel}"
         ref_ids = mlx_reference.greedy_ids(model_dir, prompt_ids, MAX_TOKENS)
         assert parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, 1e-3), f"prompt {prompt!r}"
@@ -114,9 +118,7 @@ def test_cpu_kernel_path_tracks_mlx_lm(variant, test_model, pensieve_bin, tmp_pa
         prompt_ids = tok.encode(prompt)
         _, ids, logits = run_pensieve(pensieve_bin, model_dir, prompt, tmp_path, kernels=True)
         ref_ids = mlx_reference.greedy_ids(model_dir, prompt_ids, MAX_TOKENS)
-        ref_logits = np.array(mlx_reference.last_logits(model_dir, prompt_ids))
-        scale = np.max(np.abs(ref_logits))
-        assert np.max(np.abs(logits - ref_logits)) / scale < 0.03, f"prompt {prompt!r}"
+        assert relative_to_mlx_lm(logits, model_dir, prompt_ids) < 0.03, f"prompt {prompt!r}"
         # Where the two part, mlx-lm's own scores for the two choices must be nearly equal.
         assert parted_at_near_tie(model_dir, prompt_ids, ids, ref_ids, NEAR_TIE), f"prompt {prompt!r}"
 
