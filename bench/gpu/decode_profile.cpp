@@ -2,6 +2,8 @@
 //   - graph_build_ms: building one step's graph (Phi3Model::forward + argmax), nothing evaluated;
 //   - sync_step_ms: build + evaluate, waiting for each step (no overlap of host and device);
 //   - pipelined_step_ms: the Generator's scheme, step t+1 queued before step t is read;
+//   - encode_ms: of that, the host's time in mx::async_eval (MLX encoding the step's kernels into
+//     CUDA graphs on the calling thread): a step near it is bound by the host, not the GPU;
 //   - the same for B sequences decoded together through the batched forward (one step = B tokens).
 // Median over the timed steps; the prompt is `prompt` random ordinary ids per sequence.
 //
@@ -67,10 +69,13 @@ nlohmann::json time_steps(mx::array tokens, int B, int steps, const Step& step) 
     tokens = next;
   }
   mx::async_eval(tokens);
+  std::vector<double> encode;
   auto t0 = Clock::now();
   for (int i = 0; i < steps; ++i) {
     mx::array next = step(tokens);
+    auto e0 = Clock::now();
     mx::async_eval(next);
+    encode.push_back(ms_since(e0));
     mx::eval(tokens);
     (void)tokens.data<int32_t>();
     tokens = next;
@@ -81,6 +86,7 @@ nlohmann::json time_steps(mx::array tokens, int B, int steps, const Step& step) 
           {"graph_build_ms", median(build)},
           {"sync_step_ms", median(sync)},
           {"pipelined_step_ms", pipelined},
+          {"encode_ms", median(encode)},
           {"pipelined_tokens_per_s", 1000.0 * B / pipelined},
           {"sync_tokens_per_s", 1000.0 * B / median(sync)}};
 }

@@ -1,7 +1,9 @@
 // Pensieve's CUDA 4-bit GEMV (src/kernels/gemv_cuda.h) against MLX's quantized_matmul, on
 // Phi-3-mini's shapes: relative error of each against a float32 reference built from the same
 // dequantized weights, and the time of one decode step's 129 matmuls (32 layers' four + lm_head,
-// each on its own weight copy, one mx::eval), median of 20. JSON on stdout.
+// each on its own weight copy, one mx::eval), median of 20. Also the SwiGLU-staging variant
+// against silu(gate)·up through the reference. PENSIEVE_CUDA_GEMV=float runs the float kernel
+// for float16 too. JSON on stdout.
 #include <algorithm>
 #include <chrono>
 #include <iostream>
@@ -13,6 +15,7 @@
 
 namespace mx = mlx::core;
 using pensieve::kernels::cuda_gemv_q4;
+using pensieve::kernels::cuda_gemv_q4_swiglu;
 
 namespace {
 
@@ -70,6 +73,19 @@ int main() {
     out["checks"].push_back({{"N", n}, {"K", k}, {"rel_err_pensieve", rel_err(*ours, ref)},
                              {"rel_err_mlx", rel_err(mlx_y, ref)}, {"all_finite", finite}});
     std::cerr << out["checks"].back().dump() << std::endl;
+  }
+  {  // SwiGLU staged inside the down projection's kernel.
+    auto w = make(3072, 8192);
+    auto gate_up = mx::random::normal({1, 16384}, mx::float16);
+    auto halves = mx::split(mx::astype(gate_up, mx::float32), 2, -1);
+    auto act = mx::multiply(mx::multiply(halves[0], mx::sigmoid(halves[0])), halves[1]);
+    auto deq = mx::astype(mx::dequantize(w.q, w.s, w.b, 64, 4), mx::float32);
+    auto ref = mx::matmul(act, mx::transpose(deq));
+    auto ours = cuda_gemv_q4_swiglu(gate_up, w.q, w.s, w.b, 64, 4);
+    out["swiglu"] = ours ? nlohmann::json{{"rel_err_pensieve", rel_err(*ours, ref)},
+                                          {"all_finite", mx::all(mx::isfinite(*ours)).item<bool>()}}
+                         : nlohmann::json("declined");
+    std::cerr << out["swiglu"].dump() << std::endl;
   }
   // One decode step's matmuls.
   std::vector<QWeight> ws;

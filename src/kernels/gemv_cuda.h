@@ -1,7 +1,8 @@
 #pragma once
-// One-row 4-bit matmul (decode's GEMV) as a CUDA kernel through MLX's custom-kernel API. MLX's
+// One-row 4-bit matmuls (decode's GEMV) as CUDA kernels through MLX's custom-kernel API. MLX's
 // own qmv kernel on CUDA reads the weights at about a quarter of the memory bandwidth of an H100
-// (bench/gpu/README.md); this one keeps every lane's 16-byte weight loads in flight at once.
+// (bench/gpu/README.md); these keep every lane's 16-byte weight loads in flight at once, and for
+// float16 dequantize with half2 bit tricks instead of conversions.
 #include <optional>
 
 #include <mlx/mlx.h>
@@ -15,5 +16,12 @@ namespace pensieve::kernels {
 std::optional<mlx::core::array> cuda_gemv_q4(const mlx::core::array& x, const mlx::core::array& w,
                                              const mlx::core::array& scales,
                                              const mlx::core::array& biases, int group_size, int bits);
+
+// cuda_gemv_q4(silu(gate) · up, w, ...) for gate_up = [..., 2K] holding one row of gate then up,
+// with the SwiGLU computed while the kernel stages its input (one launch instead of two).
+// float16 only; nullopt as above.
+std::optional<mlx::core::array> cuda_gemv_q4_swiglu(const mlx::core::array& gate_up, const mlx::core::array& w,
+                                                    const mlx::core::array& scales,
+                                                    const mlx::core::array& biases, int group_size, int bits);
 
 }  // namespace pensieve::kernels

@@ -79,6 +79,8 @@ mx::array linear_swiglu(const mx::array& gate_up, const LinearWeight& w) {
     return cpu_quantized_matmul(gate_up, w.weight, *w.scales, *w.biases, w.group_size, w.bits, w.layout,
                                 best_qmm_isa(), InputOp::swiglu);
   }
+  if (w.quantized() && w.scales && w.biases && w.layout == WeightLayout::rows)
+    if (auto y = cuda_gemv_q4_swiglu(gate_up, w.weight, *w.scales, *w.biases, w.group_size, w.bits)) return *y;
   auto halves = mx::split(gate_up, 2, -1);
   if (mx::default_device() == mx::Device::gpu) {
     // One fused kernel instead of three (sigmoid, two multiplies): on a GPU each is a launch of a
