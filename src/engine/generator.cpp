@@ -55,6 +55,35 @@ std::vector<float> Generator::last_logits(const std::vector<int32_t>& prompt, in
   return std::vector<float>(p, p + logits.size());
 }
 
+model::CudaDecoder* Generator::cuda_decoder() const {
+  if (!cuda_tried_) {
+    cuda_tried_ = true;
+    cuda_ = model::CudaDecoder::create(model_);
+  }
+  return cuda_.get();
+}
+
+void Generator::decode_on_cuda(model::CudaDecoder& decoder, const GenerationRequest& req, Sequence& seq,
+                               int32_t first, bool on_device, const std::function<void(const std::string&)>& emit) const {
+  decoder.bind(seq.cache());
+  int32_t id = first;
+  for (int produced = 0;; ++produced) {
+    // Greedy: the step for token `produced` is queued before that token is read (the step
+    // queued one turn earlier produced it), and reads it from the device itself.
+    if (on_device && produced + 1 < req.max_tokens) decoder.step(produced == 0 ? id : -1);
+    if (on_device && produced > 0) id = decoder.next_token();
+    emit(seq.accept(id));
+    if (seq.finished()) break;
+    if (!on_device) {
+      decoder.step(id);
+      auto v = decoder.logits();
+      seq.constrain(v);
+      id = seq.sampler().sample(v, seq.history());
+    }
+  }
+  decoder.finish();
+}
+
 GenerationResult Generator::generate(const GenerationRequest& req, const TextCallback& on_text) const {
   return generate(req, model_.make_cache(kv_bits_, kv_group_size_), 0, on_text);
 }
@@ -102,7 +131,9 @@ GenerationResult Generator::generate(const GenerationRequest& req, model::KVCach
   // queued (or partly run) inside it and the decode clock covers decode steps only.
   mx::eval(token);
   result.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  for (int produced = 0;; ++produced) {
+  model::CudaDecoder* decoder = kv_bits_ == 0 && !seq.finished() ? cuda_decoder() : nullptr;
+  if (decoder) decode_on_cuda(*decoder, req, seq, token.item<int32_t>(), on_device, emit);
+  for (int produced = 0; !decoder; ++produced) {
     std::optional<mx::array> next;
     if (on_device && produced + 1 < req.max_tokens) {
       next = choose(model_.forward(mx::reshape(token, {1, 1}), seq.cache()));

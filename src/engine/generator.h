@@ -3,6 +3,7 @@
 // decode loop that builds step n+1's graph while step n evaluates (mx::async_eval) when the next
 // token can be chosen on the device, sampling on the host otherwise.
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,10 +12,13 @@
 #include <mlx/mlx.h>
 
 #include "engine/request.h"
+#include "model/cuda_decoder.h"
 #include "model/phi3.h"
 #include "tokenizer/tokenizer.h"
 
 namespace pensieve::engine {
+
+class Sequence;
 
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids, EOS excluded
@@ -51,11 +55,20 @@ class Generator {
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
 
  private:
+  // The decode loop on model::CudaDecoder (from the prefilled cache on), where it applies.
+  void decode_on_cuda(model::CudaDecoder& decoder, const GenerationRequest& req, Sequence& seq, int32_t first,
+                      bool on_device, const std::function<void(const std::string&)>& emit) const;
+  // Made at the first generation that can use it (NVRTC compiles its kernels then); null where
+  // it does not apply.
+  model::CudaDecoder* cuda_decoder() const;
+
   const model::Phi3Model& model_;
   const tokenizer::Tokenizer& tokenizer_;
   std::vector<int32_t> eos_ids_;
   int kv_bits_;
   int kv_group_size_;
+  mutable std::unique_ptr<model::CudaDecoder> cuda_;
+  mutable bool cuda_tried_ = false;
 };
 
 }  // namespace pensieve::engine

@@ -119,6 +119,23 @@ void KVCache::shrink_to_fit() {
   mx::eval(state());
 }
 
+std::pair<mx::array, mx::array> KVCache::float_buffers(int layer) const {
+  const auto& l = layers_.at(static_cast<std::size_t>(layer));
+  if (bits_ != 0 || l.keys.empty()) throw Error("KV cache: no float buffers for this layer");
+  return {l.keys[0], l.values[0]};
+}
+
+void KVCache::reserve_positions(int positions) {
+  for (auto& l : layers_)
+    if (!l.keys.empty()) grow(l, positions);
+  mx::eval(state());
+}
+
+void KVCache::advance(int n) {
+  if (n < 0 || offset_ + n > capacity()) throw Error("KV cache advance past its storage");
+  offset_ += n;
+}
+
 void KVCache::trim(int n) {
   if (n < 0 || n > offset_) throw Error("KV cache trim out of range");
   offset_ -= n;

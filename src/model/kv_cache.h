@@ -16,6 +16,7 @@
 // the scales and biases kept in float16: that halves their share of the storage against float32.
 #include <cstddef>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <mlx/mlx.h>
@@ -62,6 +63,14 @@ class KVCache {
   // Drops reserved room past the valid positions (rounded up to `step`): one copy of the valid
   // part, before a finished sequence's cache is kept for reuse.
   void shrink_to_fit();
+
+  // For a decoder that writes positions itself (model/CudaDecoder), unquantized caches only:
+  // the whole storage of a layer, {keys, values} [B, kv_heads, capacity(), head_dim];
+  std::pair<mlx::core::array, mlx::core::array> float_buffers(int layer) const;
+  // room for `positions` in every layer (grown as update() would grow it), evaluated;
+  void reserve_positions(int positions);
+  // and n positions written into the buffers past offset(): the offset moves.
+  void advance(int n);
 
   int bits() const { return bits_; }
   int group_size() const { return group_size_; }

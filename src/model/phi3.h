@@ -63,6 +63,7 @@ class Phi3Model {
   std::size_t weight_bytes() const { return weight_bytes_; }
 
  private:
+  friend class CudaDecoder;  // reads the weights' device memory and the rotation
   struct Layer {
     mlx::core::array input_norm, post_attention_norm;
     kernels::LinearWeight qkv, o, gate_up, down;

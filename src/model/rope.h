@@ -36,13 +36,14 @@ class Rope {
                               const mlx::core::array& positions_array, bool fold) const;
   // What the attention scale must be multiplied by: the attention factor squared where folded, else 1.
   float score_scale(bool fold) const { return fold && folded_ ? factor_ * factor_ : 1.0f; }
+  // The rotation a pass ending at total_len uses (one object per regime: compare addresses).
+  const kernels::RotarySpec& spec_for(int total_len, bool fold) const;
 
  private:
   struct Specs {
     kernels::RotarySpec plain;  // plain and linear-scaled RoPE, and LongRoPE's short factors
     std::optional<kernels::RotarySpec> long_factors;  // LongRoPE past original_max_position_embeddings
   };
-  const kernels::RotarySpec& spec_for(int total_len, bool fold) const;
 
   int original_max_ = 0;
   Specs with_factor_, folded_specs_;

@@ -1,0 +1,229 @@
+#include "kernels/cuda_driver.h"
+
+#include <dlfcn.h>
+
+#include "common/error.h"
+
+namespace pensieve::kernels::cuda {
+
+namespace {
+
+using Result = int;  // CUresult, nvrtcResult: 0 is success
+
+template <class F>
+F find(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+
+}  // namespace
+
+struct CudaDriver::Api {
+  // Driver API (the _v2 entry points are what cuda.h's macros name).
+  Result (*cuInit)(unsigned);
+  Result (*cuDeviceGet)(int*, int);
+  Result (*cuDeviceGetAttribute)(int*, int, int);
+  Result (*cuDevicePrimaryCtxRetain)(void**, int);
+  Result (*cuCtxSetCurrent)(void*);
+  Result (*cuGetErrorString)(Result, const char**);
+  Result (*cuModuleLoadData)(void**, const void*);
+  Result (*cuModuleUnload)(void*);
+  Result (*cuModuleGetFunction)(void**, void*, const char*);
+  Result (*cuMemAlloc)(DevicePtr*, std::size_t);
+  Result (*cuMemFree)(DevicePtr);
+  Result (*cuMemAllocHost)(void**, std::size_t);
+  Result (*cuMemFreeHost)(void*);
+  Result (*cuStreamCreate)(void**, unsigned);
+  Result (*cuStreamDestroy)(void*);
+  Result (*cuStreamSynchronize)(void*);
+  Result (*cuEventCreate)(void**, unsigned);
+  Result (*cuEventDestroy)(void*);
+  Result (*cuEventRecord)(void*, void*);
+  Result (*cuEventSynchronize)(void*);
+  Result (*cuMemcpyDtoHAsync)(void*, DevicePtr, std::size_t, void*);
+  Result (*cuMemcpyHtoDAsync)(DevicePtr, const void*, std::size_t, void*);
+  Result (*cuLaunchKernel)(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void*,
+                           void**, void**);
+  // NVRTC.
+  Result (*nvrtcCreateProgram)(void**, const char*, const char*, int, const char* const*, const char* const*);
+  Result (*nvrtcDestroyProgram)(void**);
+  Result (*nvrtcCompileProgram)(void*, int, const char* const*);
+  Result (*nvrtcGetProgramLogSize)(void*, std::size_t*);
+  Result (*nvrtcGetProgramLog)(void*, char*);
+  Result (*nvrtcGetCUBINSize)(void*, std::size_t*);
+  Result (*nvrtcGetCUBIN)(void*, char*);
+  const char* (*nvrtcGetErrorString)(Result);
+
+  bool load() {
+    cuInit = find<decltype(cuInit)>("cuInit");
+    cuDeviceGet = find<decltype(cuDeviceGet)>("cuDeviceGet");
+    cuDeviceGetAttribute = find<decltype(cuDeviceGetAttribute)>("cuDeviceGetAttribute");
+    cuDevicePrimaryCtxRetain = find<decltype(cuDevicePrimaryCtxRetain)>("cuDevicePrimaryCtxRetain");
+    cuCtxSetCurrent = find<decltype(cuCtxSetCurrent)>("cuCtxSetCurrent");
+    cuGetErrorString = find<decltype(cuGetErrorString)>("cuGetErrorString");
+    cuModuleLoadData = find<decltype(cuModuleLoadData)>("cuModuleLoadData");
+    cuModuleUnload = find<decltype(cuModuleUnload)>("cuModuleUnload");
+    cuModuleGetFunction = find<decltype(cuModuleGetFunction)>("cuModuleGetFunction");
+    cuMemAlloc = find<decltype(cuMemAlloc)>("cuMemAlloc_v2");
+    cuMemFree = find<decltype(cuMemFree)>("cuMemFree_v2");
+    cuMemAllocHost = find<decltype(cuMemAllocHost)>("cuMemAllocHost_v2");
+    cuMemFreeHost = find<decltype(cuMemFreeHost)>("cuMemFreeHost");
+    cuStreamCreate = find<decltype(cuStreamCreate)>("cuStreamCreate");
+    cuStreamDestroy = find<decltype(cuStreamDestroy)>("cuStreamDestroy_v2");
+    cuStreamSynchronize = find<decltype(cuStreamSynchronize)>("cuStreamSynchronize");
+    cuEventCreate = find<decltype(cuEventCreate)>("cuEventCreate");
+    cuEventDestroy = find<decltype(cuEventDestroy)>("cuEventDestroy_v2");
+    cuEventRecord = find<decltype(cuEventRecord)>("cuEventRecord");
+    cuEventSynchronize = find<decltype(cuEventSynchronize)>("cuEventSynchronize");
+    cuMemcpyDtoHAsync = find<decltype(cuMemcpyDtoHAsync)>("cuMemcpyDtoHAsync_v2");
+    cuMemcpyHtoDAsync = find<decltype(cuMemcpyHtoDAsync)>("cuMemcpyHtoDAsync_v2");
+    cuLaunchKernel = find<decltype(cuLaunchKernel)>("cuLaunchKernel");
+    nvrtcCreateProgram = find<decltype(nvrtcCreateProgram)>("nvrtcCreateProgram");
+    nvrtcDestroyProgram = find<decltype(nvrtcDestroyProgram)>("nvrtcDestroyProgram");
+    nvrtcCompileProgram = find<decltype(nvrtcCompileProgram)>("nvrtcCompileProgram");
+    nvrtcGetProgramLogSize = find<decltype(nvrtcGetProgramLogSize)>("nvrtcGetProgramLogSize");
+    nvrtcGetProgramLog = find<decltype(nvrtcGetProgramLog)>("nvrtcGetProgramLog");
+    nvrtcGetCUBINSize = find<decltype(nvrtcGetCUBINSize)>("nvrtcGetCUBINSize");
+    nvrtcGetCUBIN = find<decltype(nvrtcGetCUBIN)>("nvrtcGetCUBIN");
+    nvrtcGetErrorString = find<decltype(nvrtcGetErrorString)>("nvrtcGetErrorString");
+    const void* all[] = {
+        reinterpret_cast<const void*>(cuInit), reinterpret_cast<const void*>(cuDeviceGet),
+        reinterpret_cast<const void*>(cuDeviceGetAttribute), reinterpret_cast<const void*>(cuDevicePrimaryCtxRetain),
+        reinterpret_cast<const void*>(cuCtxSetCurrent), reinterpret_cast<const void*>(cuGetErrorString),
+        reinterpret_cast<const void*>(cuModuleLoadData), reinterpret_cast<const void*>(cuModuleUnload),
+        reinterpret_cast<const void*>(cuModuleGetFunction), reinterpret_cast<const void*>(cuMemAlloc),
+        reinterpret_cast<const void*>(cuMemFree), reinterpret_cast<const void*>(cuMemAllocHost),
+        reinterpret_cast<const void*>(cuMemFreeHost), reinterpret_cast<const void*>(cuStreamCreate),
+        reinterpret_cast<const void*>(cuStreamDestroy), reinterpret_cast<const void*>(cuStreamSynchronize),
+        reinterpret_cast<const void*>(cuEventCreate), reinterpret_cast<const void*>(cuEventDestroy),
+        reinterpret_cast<const void*>(cuEventRecord), reinterpret_cast<const void*>(cuEventSynchronize),
+        reinterpret_cast<const void*>(cuMemcpyDtoHAsync), reinterpret_cast<const void*>(cuMemcpyHtoDAsync),
+        reinterpret_cast<const void*>(cuLaunchKernel), reinterpret_cast<const void*>(nvrtcCreateProgram),
+        reinterpret_cast<const void*>(nvrtcDestroyProgram), reinterpret_cast<const void*>(nvrtcCompileProgram),
+        reinterpret_cast<const void*>(nvrtcGetProgramLogSize), reinterpret_cast<const void*>(nvrtcGetProgramLog),
+        reinterpret_cast<const void*>(nvrtcGetCUBINSize), reinterpret_cast<const void*>(nvrtcGetCUBIN),
+        reinterpret_cast<const void*>(nvrtcGetErrorString)};
+    for (const void* f : all)
+      if (!f) return false;
+    return true;
+  }
+
+  void check(Result r, const char* what) const {
+    if (r == 0) return;
+    const char* text = nullptr;
+    cuGetErrorString(r, &text);
+    throw Error(std::string("CUDA: ") + what + " failed: " + (text ? text : std::to_string(r)));
+  }
+};
+
+CudaDriver* CudaDriver::get() {
+  static CudaDriver* driver = []() -> CudaDriver* {
+    static CudaDriver::Api api;
+    if (!api.load() || api.cuInit(0) != 0) return nullptr;
+    int device = 0, major = 0, minor = 0;
+    if (api.cuDeviceGet(&device, 0) != 0) return nullptr;
+    // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / _MINOR
+    if (api.cuDeviceGetAttribute(&major, 75, device) != 0 || api.cuDeviceGetAttribute(&minor, 76, device) != 0)
+      return nullptr;
+    void* context = nullptr;
+    if (api.cuDevicePrimaryCtxRetain(&context, device) != 0) return nullptr;
+    auto* d = new CudaDriver();  // process lifetime: kernels may run until exit
+    d->api_ = &api;
+    d->context_ = context;
+    d->cc_ = major * 10 + minor;
+    return d;
+  }();
+  return driver;
+}
+
+void CudaDriver::make_current() { api_->check(api_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"); }
+
+std::unique_ptr<Module> CudaDriver::compile(const std::string& source, const std::vector<std::string>& names) {
+  make_current();
+  void* program = nullptr;
+  if (api_->nvrtcCreateProgram(&program, source.c_str(), "pensieve.cu", 0, nullptr, nullptr) != 0)
+    throw Error("NVRTC: cannot create a program");
+  const std::string arch = "--gpu-architecture=sm_" + std::to_string(cc_);
+  // No fast math: RoPE takes sines of angles up to the context length.
+  const char* options[] = {arch.c_str(), "-std=c++17"};
+  const Result compiled = api_->nvrtcCompileProgram(program, 2, options);
+  std::string binary;
+  std::string log;
+  std::size_t size = 0;
+  if (api_->nvrtcGetProgramLogSize(program, &size) == 0 && size > 1) {
+    log.resize(size);
+    api_->nvrtcGetProgramLog(program, log.data());
+  }
+  if (compiled == 0 && api_->nvrtcGetCUBINSize(program, &size) == 0) {
+    binary.resize(size);
+    api_->nvrtcGetCUBIN(program, binary.data());
+  }
+  api_->nvrtcDestroyProgram(&program);
+  if (compiled != 0 || binary.empty())
+    throw Error(std::string("NVRTC: ") + api_->nvrtcGetErrorString(compiled) + "\n" + log);
+  auto m = std::unique_ptr<Module>(new Module());
+  m->api_ = api_;
+  api_->check(api_->cuModuleLoadData(&m->module_, binary.data()), "cuModuleLoadData");
+  for (const auto& name : names) {
+    void* f = nullptr;
+    api_->check(api_->cuModuleGetFunction(&f, m->module_, name.c_str()), ("cuModuleGetFunction " + name).c_str());
+    m->functions_.emplace_back(name, f);
+  }
+  return m;
+}
+
+DevicePtr CudaDriver::alloc(std::size_t bytes) {
+  DevicePtr p = 0;
+  api_->check(api_->cuMemAlloc(&p, bytes == 0 ? 1 : bytes), "cuMemAlloc");
+  return p;
+}
+void CudaDriver::free(DevicePtr p) {
+  if (p) api_->cuMemFree(p);
+}
+void* CudaDriver::alloc_host(std::size_t bytes) {
+  void* p = nullptr;
+  api_->check(api_->cuMemAllocHost(&p, bytes == 0 ? 1 : bytes), "cuMemAllocHost");
+  return p;
+}
+void CudaDriver::free_host(void* p) {
+  if (p) api_->cuMemFreeHost(p);
+}
+Stream CudaDriver::make_stream() {
+  void* s = nullptr;
+  api_->check(api_->cuStreamCreate(&s, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate");
+  return s;
+}
+void CudaDriver::destroy_stream(Stream s) {
+  if (s) api_->cuStreamDestroy(s);
+}
+Event CudaDriver::make_event() {
+  void* e = nullptr;
+  api_->check(api_->cuEventCreate(&e, 2 /* CU_EVENT_DISABLE_TIMING */), "cuEventCreate");
+  return e;
+}
+void CudaDriver::destroy_event(Event e) {
+  if (e) api_->cuEventDestroy(e);
+}
+void CudaDriver::record(Event e, Stream s) { api_->check(api_->cuEventRecord(e, s), "cuEventRecord"); }
+void CudaDriver::wait(Event e) { api_->check(api_->cuEventSynchronize(e), "cuEventSynchronize"); }
+void CudaDriver::synchronize(Stream s) { api_->check(api_->cuStreamSynchronize(s), "cuStreamSynchronize"); }
+void CudaDriver::copy_to_host_async(void* dst, DevicePtr src, std::size_t bytes, Stream s) {
+  api_->check(api_->cuMemcpyDtoHAsync(dst, src, bytes, s), "cuMemcpyDtoHAsync");
+}
+void CudaDriver::copy_to_device_async(DevicePtr dst, const void* src, std::size_t bytes, Stream s) {
+  api_->check(api_->cuMemcpyHtoDAsync(dst, src, bytes, s), "cuMemcpyHtoDAsync");
+}
+void CudaDriver::launch(Function f, unsigned grid_x, unsigned grid_y, unsigned block_x, void** params, Stream s) {
+  api_->check(api_->cuLaunchKernel(f, grid_x, grid_y, 1, block_x, 1, 1, 0, s, params, nullptr), "cuLaunchKernel");
+}
+
+Module::~Module() {
+  if (module_) api_->cuModuleUnload(module_);
+}
+
+Function Module::function(const std::string& name) const {
+  for (const auto& [n, f] : functions_)
+    if (n == name) return f;
+  throw Error("CUDA module has no kernel " + name);
+}
+
+}  // namespace pensieve::kernels::cuda

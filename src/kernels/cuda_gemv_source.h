@@ -1,0 +1,132 @@
+#pragma once
+// CUDA C source shared by the two users of Pensieve's 4-bit GEMV: the MLX custom kernel
+// (kernels/gemv_cuda.h) and the device decoder (model/cuda_decoder.h). Headerless: float16 values
+// are 16-bit integers and their arithmetic is inline PTX, so NVRTC needs no CUDA toolkit headers.
+//
+// Defines h16 and u32, h2f/f2h/round_h, half2 hfma2/hmul2/hsub2/h2sum/pack2, warp_sum, and
+//   template <int K, int R, bool SWIGLU, bool RESID> __device__ void
+//   gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y);
+// for a block of 256 threads: rows (blockIdx.x·8 + warp)·R … +R−1 of y = dequantize(w)·x, x 16-byte
+// aligned; SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; RESID adds into y.
+namespace pensieve::kernels {
+
+inline constexpr const char* kCudaGemvSource = R"(
+typedef unsigned short h16;
+typedef unsigned int u32;
+__device__ __forceinline__ float h2f(h16 h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+__device__ __forceinline__ h16 f2h(float f) { h16 h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+__device__ __forceinline__ float round_h(float f) { return h2f(f2h(f)); }
+__device__ __forceinline__ u32 hfma2(u32 a, u32 b, u32 c) { u32 d; asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c)); return d; }
+__device__ __forceinline__ u32 hmul2(u32 a, u32 b) { u32 d; asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b)); return d; }
+__device__ __forceinline__ u32 hsub2(u32 a, u32 b) { u32 d; asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b)); return d; }
+__device__ __forceinline__ float h2sum(u32 v) { return h2f((h16)(v & 0xffffu)) + h2f((h16)(v >> 16)); }
+__device__ __forceinline__ u32 pack2(float lo, float hi) { return (u32)f2h(lo) | ((u32)f2h(hi) << 16); }
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+// Eight 4-bit weights (one packed word, nibble k = weight k) against x pre-paired as
+// (x0,x4) (x1,x5) (x2,x6) (x3,x7): nibbles OR-ed into 1024.0's mantissa, 1024 taken off (the
+// high nibble of a byte, 16x as large: x1/16 - 64), products in half2, summed in float.
+__device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
+  const u32 k1024 = 0x64006400u, k16th = 0x2C002C00u, km64 = 0xD400D400u;
+  const u32 q8 = q >> 8;
+  const u32 n04 = hsub2((q & 0x000F000Fu) | 0x64006400u, k1024);
+  const u32 n15 = hfma2((q & 0x00F000F0u) | 0x64006400u, k16th, km64);
+  const u32 n26 = hsub2((q8 & 0x000F000Fu) | 0x64006400u, k1024);
+  const u32 n37 = hfma2((q8 & 0x00F000F0u) | 0x64006400u, k16th, km64);
+  u32 acc = hmul2(n04, xv.x);
+  acc = hfma2(n15, xv.y, acc);
+  acc = hfma2(n26, xv.z, acc);
+  acc = hfma2(n37, xv.w, acc);
+  return h2sum(acc);
+}
+
+// y = dequantize(w) · x (+ y when RESID), one warp a row (R rows a warp), 8 warps a block.
+// Each lane loads its rows' 16-byte chunks c = lane + 32i before anything else, so the loads are
+// in flight while the block stages x in shared memory (with sums per 32 weights for the biases).
+template <int K, int R, bool SWIGLU, bool RESID>
+__device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
+                                     const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y) {
+  constexpr int CH = K / 1024;
+  constexpr int WARPS = 8;
+  const int lane = threadIdx.x & 31;
+  const int row0 = (blockIdx.x * WARPS + (threadIdx.x >> 5)) * R;
+  uint4 q[R][CH];
+  h16 s[R][CH], bz[R][CH];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int i = 0; i < CH; ++i) {
+      const int c = lane + 32 * i;
+      q[r][i] = __ldcs(w + (size_t)(row0 + r) * (K / 32) + c);
+      s[r][i] = scales[(size_t)(row0 + r) * (K / 64) + (c >> 1)];
+      bz[r][i] = biases[(size_t)(row0 + r) * (K / 64) + (c >> 1)];
+    }
+  }
+  __shared__ uint4 xs[4][K / 32];
+  __shared__ float xsum[K / 32];
+  for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {
+    float v[8];
+    if (SWIGLU) {
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const float g = h2f(x[8 * word + k]);
+        const float u = h2f(x[K + 8 * word + k]);
+        v[k] = round_h(round_h(g / (1.0f + __expf(-g))) * u);
+      }
+    } else {
+      const uint4 raw = reinterpret_cast<const uint4*>(x)[word];
+      const u32 parts[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        v[2 * k] = h2f((h16)(parts[k] & 0xffffu));
+        v[2 * k + 1] = h2f((h16)(parts[k] >> 16));
+      }
+    }
+    uint4 paired;
+    paired.x = pack2(v[0], v[4]);
+    paired.y = pack2(v[1], v[5]);
+    paired.z = pack2(v[2], v[6]);
+    paired.w = pack2(v[3], v[7]);
+    xs[word & 3][word >> 2] = paired;
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) sum += v[k];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    if ((word & 3) == 0) xsum[word >> 2] = sum;
+  }
+  __syncthreads();
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < CH; ++i) {
+    const int c = lane + 32 * i;
+    const uint4 x0 = xs[0][c], x1 = xs[1][c], x2 = xs[2][c], x3 = xs[3][c];
+    const float total = xsum[c];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const float dot = word_dot(q[r][i].x, x0) + word_dot(q[r][i].y, x1) + word_dot(q[r][i].z, x2) +
+                        word_dot(q[r][i].w, x3);
+      acc[r] += h2f(s[r][i]) * dot + h2f(bz[r][i]) * total;
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
+  if (lane < R) {
+    float mine = acc[0];
+#pragma unroll
+    for (int r = 1; r < R; ++r)
+      if (lane == r) mine = acc[r];
+    const int row = row0 + lane;
+    // As the separate add would: the product rounded to half, then added in half.
+    y[row] = RESID ? f2h(h2f(y[row]) + round_h(mine)) : f2h(mine);
+  }
+}
+
+)";
+
+}  // namespace pensieve::kernels

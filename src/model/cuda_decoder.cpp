@@ -1,0 +1,298 @@
+#include "model/cuda_decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <string_view>
+
+#include <mlx/mlx.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "model/cuda_decoder_kernels.h"
+#include "model/phi3.h"
+
+namespace pensieve::model {
+namespace mx = mlx::core;
+namespace cu = kernels::cuda;
+namespace ck = cuda_kernels;
+
+namespace {
+
+constexpr int kEventSlots = 4;
+constexpr int kMaxChunks = 64;
+
+// The device address of an evaluated, row-contiguous MLX array on MLX's CUDA backend. MLX keeps a
+// {data, size, device} record behind each buffer (mlx/backend/cuda/allocator.h: CudaBuffer);
+// its data is device (or managed) memory and array::offset() is in bytes.
+cu::DevicePtr device_ptr(const mx::array& a) {
+  struct MlxCudaBuffer {
+    void* data;
+    std::size_t size;
+    int device;
+  };
+  if (!a.is_available() || !a.flags().row_contiguous) throw Error("CUDA decoder: an array is not ready in place");
+  const auto* b = static_cast<const MlxCudaBuffer*>(const_cast<mx::array&>(a).buffer().ptr());
+  return reinterpret_cast<cu::DevicePtr>(static_cast<char*>(b->data) + a.offset());
+}
+
+bool is_q4_g64(const kernels::LinearWeight& w) {
+  return w.quantized() && w.bits == 4 && w.group_size == 64 && w.biases && w.scales &&
+         w.layout == kernels::WeightLayout::rows && w.weight.dtype() == mx::uint32 &&
+         w.scales->dtype() == mx::float16 && w.biases->dtype() == mx::float16 && w.in_features() % 1024 == 0 &&
+         w.out_features() % 8 == 0;
+}
+
+// Two rows a warp where there are enough rows to fill the GPU (x staged half as often).
+int rows_per_warp(int out) { return out >= 8192 && out % 16 == 0 ? 2 : 1; }
+
+int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+}  // namespace
+
+bool CudaDecoder::enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PENSIEVE_CUDA_DECODER");
+    return !(v && std::string_view(v) == "0");
+  }();
+  return on && mx::default_device() == mx::Device::gpu && cu::CudaDriver::get() != nullptr;
+}
+
+std::unique_ptr<CudaDecoder> CudaDecoder::create(const Phi3Model& model) {
+  if (!enabled()) return nullptr;
+  const auto& c = model.config_;
+  if (model.dtype_ != mx::float16 || model.kv_dtype_ != mx::float16) return nullptr;
+  if (c.head_dim % 32 != 0 || c.head_dim > 128 || c.rope_dims() != c.head_dim || c.num_key_value_heads <= 0 ||
+      c.num_attention_heads % c.num_key_value_heads != 0 || c.hidden_size % 1024 != 0 || c.hidden_size > 8192)
+    return nullptr;
+  if (!model.embed_ || !is_q4_g64(*model.embed_) || !model.final_norm_) return nullptr;
+  if (model.lm_head_ && !is_q4_g64(*model.lm_head_)) return nullptr;
+  for (const auto& l : model.layers_)
+    for (const auto* w : {&l.qkv, &l.o, &l.gate_up, &l.down})
+      if (!is_q4_g64(*w)) return nullptr;
+  try {
+    return std::unique_ptr<CudaDecoder>(new CudaDecoder(model, *cu::CudaDriver::get()));
+  } catch (const std::exception& e) {
+    // MLX's own decode path still works: say why this one is not used, and go on without it.
+    log::warn(std::string("CUDA decoder unavailable, decoding through MLX: ") + e.what());
+    return nullptr;
+  }
+}
+
+CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model_(model), driver_(driver) {
+  const auto& c = model.config_;
+  driver_.make_current();
+  mx::synchronize();  // the weights are MLX's: written before any of our kernels reads them
+  // One kernel per distinct GEMV shape.
+  std::vector<ck::Gemv> gemvs;
+  auto variant = [&](const kernels::LinearWeight& w, bool swiglu, bool residual) {
+    ck::Gemv g{w.in_features(), rows_per_warp(w.out_features()), swiglu, residual};
+    if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == g.name(); }))
+      gemvs.push_back(g);
+    return g.name();
+  };
+  std::vector<std::pair<LinearPtrs*, std::string>> wanted;
+  auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool swiglu, bool residual) {
+    p.w = device_ptr(w.weight);
+    p.scales = device_ptr(*w.scales);
+    p.biases = device_ptr(*w.biases);
+    p.out = w.out_features();
+    p.in = w.in_features();
+    wanted.emplace_back(&p, variant(w, swiglu, residual));
+  };
+  layers_.resize(model.layers_.size());
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const auto& l = model.layers_[i];
+    auto& p = layers_[i];
+    p.input_norm = device_ptr(l.input_norm);
+    p.post_norm = device_ptr(l.post_attention_norm);
+    linear(l.qkv, p.qkv, false, false);
+    linear(l.o, p.o, false, true);
+    linear(l.gate_up, p.gate_up, false, false);
+    linear(l.down, p.down, true, true);
+  }
+  embed_.w = device_ptr(model.embed_->weight);
+  embed_.scales = device_ptr(*model.embed_->scales);
+  embed_.biases = device_ptr(*model.embed_->biases);
+  linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, false);
+  final_norm_ = device_ptr(*model.final_norm_);
+
+  ck::Dims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, kMaxChunks};
+  std::vector<std::string> names{"embed", "rms_norm", "rope_kv", "attn_partial", "attn_reduce", "argmax"};
+  for (const auto& g : gemvs) names.push_back(g.name());
+  module_ = driver_.compile(ck::source(dims, gemvs), names);
+  embed_fn_ = module_->function("embed");
+  norm_fn_ = module_->function("rms_norm");
+  rope_fn_ = module_->function("rope_kv");
+  partial_fn_ = module_->function("attn_partial");
+  reduce_fn_ = module_->function("attn_reduce");
+  argmax_fn_ = module_->function("argmax");
+  for (auto& [p, name] : wanted) p->fn = module_->function(name);
+
+  vocab_ = lm_head_.out;
+  eps_ = c.rms_norm_eps;
+  scale_ = model.rope_.score_scale(/*fold=*/true) / std::sqrt(static_cast<float>(c.head_dim));
+  const int q_width = c.num_attention_heads * c.head_dim;
+  const int qkv_width = q_width + 2 * c.num_key_value_heads * c.head_dim;
+  auto halves = [](std::size_t n) { return n * 2; };
+  h_ = driver_.alloc(halves(c.hidden_size));
+  xn_ = driver_.alloc(halves(c.hidden_size));
+  qkv_ = driver_.alloc(halves(qkv_width));
+  q_ = driver_.alloc(halves(q_width));
+  attn_ = driver_.alloc(halves(q_width));
+  gu_ = driver_.alloc(halves(2 * static_cast<std::size_t>(c.intermediate_size)));
+  logits_ = driver_.alloc(halves(vocab_));
+  token_ = driver_.alloc(sizeof(int32_t));
+  part_ = driver_.alloc(sizeof(float) * c.num_attention_heads * kMaxChunks * (c.head_dim + 2));
+  stream_ = driver_.make_stream();
+  for (int i = 0; i < kEventSlots; ++i) events_.push_back(driver_.make_event());
+  host_tokens_ = static_cast<int32_t*>(driver_.alloc_host(sizeof(int32_t) * kEventSlots));
+  host_logits_ = driver_.alloc_host(halves(vocab_));
+  // The inverse frequencies of every rotation the model may pick (unquantized caches fold the
+  // attention factor into the scale, as the MLX path does for them).
+  for (int total : {1, c.original_max_position_embeddings + 1}) {
+    const auto& spec = model.rope_.spec_for(total, /*fold=*/true);
+    if (std::any_of(inv_freqs_.begin(), inv_freqs_.end(), [&](const auto& e) { return e.first == &spec; })) continue;
+    std::vector<float> inv(spec.divisors.size());
+    for (std::size_t i = 0; i < inv.size(); ++i) inv[i] = 1.0f / spec.divisors[i];
+    auto p = driver_.alloc(sizeof(float) * inv.size());
+    driver_.copy_to_device_async(p, inv.data(), sizeof(float) * inv.size(), stream_);
+    driver_.synchronize(stream_);
+    inv_freqs_.emplace_back(&spec, p);
+  }
+}
+
+CudaDecoder::~CudaDecoder() {
+  try {
+    if (stream_) driver_.synchronize(stream_);
+  } catch (...) {
+  }
+  for (auto p : {h_, xn_, qkv_, q_, attn_, gu_, logits_, token_, part_}) driver_.free(p);
+  for (auto& [spec, p] : inv_freqs_) driver_.free(p);
+  for (auto e : events_) driver_.destroy_event(e);
+  driver_.free_host(host_tokens_);
+  driver_.free_host(host_logits_);
+  driver_.destroy_stream(stream_);
+}
+
+void CudaDecoder::bind(KVCache& cache) {
+  if (cache.bits() != 0 || cache.float_dtype().value_or(mx::float16) != mx::float16 || cache.offset() == 0)
+    throw Error("CUDA decoder: needs a prefilled float16 KV cache");
+  finish();
+  cache_ = &cache;
+  mx::synchronize();  // MLX's prefill wrote the cache
+  refresh_cache_pointers();
+}
+
+void CudaDecoder::refresh_cache_pointers() {
+  capacity_ = cache_->capacity();
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    auto [keys, values] = cache_->float_buffers(static_cast<int>(i));
+    if (keys.dtype() != mx::float16 || keys.shape(0) != 1 || keys.shape(2) != capacity_)
+      throw Error("CUDA decoder: unexpected KV cache layout");
+    layers_[i].keys = device_ptr(keys);
+    layers_[i].values = device_ptr(values);
+  }
+}
+
+void CudaDecoder::gemv(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
+  void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
+                    const_cast<cu::DevicePtr*>(&l.biases), &y};
+  const int rows_per_block = 8 * rows_per_warp(l.out);
+  driver_.launch(l.fn, static_cast<unsigned>(l.out / rows_per_block), 1, ck::kGemvThreads, params, stream_);
+}
+
+void CudaDecoder::norm(cu::DevicePtr x, cu::DevicePtr weight, cu::DevicePtr out) {
+  void* params[] = {&x, &weight, &out, &eps_};
+  driver_.launch(norm_fn_, 1, 1, ck::kNormThreads, params, stream_);
+}
+
+void CudaDecoder::step(int32_t token) {
+  if (!cache_) throw Error("CUDA decoder: no cache bound");
+  const auto& c = model_.config_;
+  int pos = cache_->offset();
+  if (pos + 1 > capacity_) {
+    driver_.synchronize(stream_);  // queued steps write into the old buffers (their tokens stay queued)
+    cache_->reserve_positions(pos + 1);  // MLX grows the buffers (copying the valid part)
+    mx::synchronize();
+    refresh_cache_pointers();
+  }
+  const auto& spec = model_.rope_.spec_for(pos + 1, /*fold=*/true);
+  cu::DevicePtr inv_freq = 0;
+  for (const auto& [s, p] : inv_freqs_)
+    if (s == &spec) inv_freq = p;
+  float position_scale = spec.position_scale, factor = spec.attention_factor;
+  int len = pos + 1;
+  int chunks = std::clamp((len + 63) / 64, 1, kMaxChunks);
+  int len_per = (len + chunks - 1) / chunks;
+  chunks = (len + len_per - 1) / len_per;
+  int cap = capacity_;
+
+  {
+    void* params[] = {&token_, &token, &embed_.w, &embed_.scales, &embed_.biases, &h_, &vocab_};
+    driver_.launch(embed_fn_, 1, 1, ck::kEmbedThreads, params, stream_);
+  }
+  const unsigned rope_blocks = static_cast<unsigned>(c.num_attention_heads + 2 * c.num_key_value_heads);
+  const unsigned rope_threads = static_cast<unsigned>(round_up(c.head_dim / 2, 32));
+  for (auto& l : layers_) {
+    norm(h_, l.input_norm, xn_);
+    gemv(l.qkv, xn_, qkv_);
+    {
+      void* params[] = {&qkv_, &q_, &l.keys, &l.values, &inv_freq, &pos, &cap, &position_scale, &factor};
+      driver_.launch(rope_fn_, rope_blocks, 1, rope_threads, params, stream_);
+    }
+    {
+      void* params[] = {&q_, &l.keys, &l.values, &part_, &cap, &len, &len_per, &scale_};
+      driver_.launch(partial_fn_, static_cast<unsigned>(c.num_attention_heads), static_cast<unsigned>(chunks),
+                     ck::kAttnThreads, params, stream_);
+    }
+    {
+      void* params[] = {&part_, &attn_, &chunks};
+      driver_.launch(reduce_fn_, static_cast<unsigned>(c.num_attention_heads), 1,
+                     static_cast<unsigned>(round_up(c.head_dim, 32)), params, stream_);
+    }
+    gemv(l.o, attn_, h_);  // h += o · attn
+    norm(h_, l.post_norm, xn_);
+    gemv(l.gate_up, xn_, gu_);
+    gemv(l.down, gu_, h_);  // h += down · silu(gate) · up
+  }
+  norm(h_, final_norm_, xn_);
+  gemv(lm_head_, xn_, logits_);
+  {
+    void* params[] = {&logits_, &vocab_, &token_};
+    driver_.launch(argmax_fn_, 1, 1, ck::kArgmaxThreads, params, stream_);
+  }
+  // The step's token to the host, ordered before the next step's argmax overwrites it.
+  const int slot = next_slot_;
+  next_slot_ = (next_slot_ + 1) % kEventSlots;
+  if (static_cast<int>(queued_.size()) >= kEventSlots) throw Error("CUDA decoder: too many unread steps");
+  driver_.copy_to_host_async(host_tokens_ + slot, token_, sizeof(int32_t), stream_);
+  driver_.record(events_[static_cast<std::size_t>(slot)], stream_);
+  queued_.push_back(slot);
+  cache_->advance(1);
+}
+
+int32_t CudaDecoder::next_token() {
+  if (queued_.empty()) throw Error("CUDA decoder: no step queued");
+  const int slot = queued_.front();
+  queued_.pop_front();
+  driver_.wait(events_[static_cast<std::size_t>(slot)]);
+  return host_tokens_[slot];
+}
+
+std::vector<float> CudaDecoder::logits() {
+  driver_.copy_to_host_async(host_logits_, logits_, static_cast<std::size_t>(vocab_) * 2, stream_);
+  driver_.synchronize(stream_);
+  queued_.clear();  // every queued token has been computed; a caller reading logits samples itself
+  const auto* h = static_cast<const mx::float16_t*>(host_logits_);
+  std::vector<float> out(static_cast<std::size_t>(vocab_));
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(h[i]);
+  return out;
+}
+
+void CudaDecoder::finish() {
+  if (stream_) driver_.synchronize(stream_);
+  queued_.clear();  // a token nobody read (the sequence ended first) is never wanted later
+}
+
+}  // namespace pensieve::model

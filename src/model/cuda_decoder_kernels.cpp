@@ -1,0 +1,246 @@
+#include "model/cuda_decoder_kernels.h"
+
+#include "kernels/cuda_gemv_source.h"
+
+namespace pensieve::model::cuda_kernels {
+
+namespace {
+
+// The decoder's own kernels (the GEMV comes from kernels/cuda_gemv_source.h).
+constexpr const char* kKernels = R"(
+#define NEG_INF __int_as_float(0xff800000)
+// Every thread gets the block's sum; scratch holds one float a warp.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  v = warp_sum(v);
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float t = 0.0f;
+  for (int i = 0; i < (int)(blockDim.x >> 5); ++i) t += scratch[i];
+  __syncthreads();
+  return t;
+}
+// Row `token` (from the device when token_host < 0) of the 4-bit embedding, dequantized.
+extern "C" __global__ void embed(const int* token_dev, int token_host, const u32* w, const h16* scales,
+                                 const h16* biases, h16* out, int vocab) {
+  int tok = token_host >= 0 ? token_host : token_dev[0];
+  if (tok < 0 || tok >= vocab) tok = 0;
+  const u32* row = w + (size_t)tok * (HIDDEN / 8);
+  for (int word = threadIdx.x; word < HIDDEN / 8; word += blockDim.x) {
+    const u32 q = row[word];
+    const int g = (size_t)tok * (HIDDEN / 64) + (8 * word) / 64;
+    const float sc = h2f(scales[g]), bi = h2f(biases[g]);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) out[8 * word + k] = f2h(sc * (float)((q >> (4 * k)) & 15u) + bi);
+  }
+}
+
+// out = weight · half(x · rsqrt(mean(x²) + eps)), one block (MLX's rms_norm rounding).
+extern "C" __global__ void rms_norm(const h16* x, const h16* weight, h16* out, float eps) {
+  __shared__ float scratch[32];
+  float squares = 0.0f;
+  for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x) {
+    const float v = h2f(x[i]);
+    squares += v * v;
+  }
+  const float scale = rsqrtf(block_sum(squares, scratch) / HIDDEN + eps);
+  for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x)
+    out[i] = f2h(h2f(weight[i]) * round_h(h2f(x[i]) * scale));
+}
+
+// RoPE on q's and k's heads at `pos` (non-traditional: pair i with i + HEAD_DIM/2), k written
+// into the key cache and v copied into the value cache at `pos`. Blocks: H query heads, KVH key
+// heads, KVH value heads; a thread a pair. inv_freq[i] = 1 / divisor_i; factor multiplies q and k
+// first (1 where folded into the attention scale).
+extern "C" __global__ void rope_kv(const h16* qkv, h16* q_out, h16* kcache, h16* vcache, const float* inv_freq,
+                                   int pos, int cap, float position_scale, float factor) {
+  const int b = blockIdx.x, i = threadIdx.x;
+  constexpr int HALF = HEAD_DIM / 2;
+  if (i >= HALF) return;
+  if (b < HEADS + KV_HEADS) {
+    const h16* src = qkv + (size_t)b * HEAD_DIM;
+    float x1 = h2f(src[i]), x2 = h2f(src[i + HALF]);
+    if (factor != 1.0f) {
+      x1 = round_h(x1 * factor);
+      x2 = round_h(x2 * factor);
+    }
+    float sn, cs;
+    sincosf((float)pos * position_scale * inv_freq[i], &sn, &cs);
+    h16* dst = b < HEADS ? q_out + (size_t)b * HEAD_DIM : kcache + ((size_t)(b - HEADS) * cap + pos) * HEAD_DIM;
+    dst[i] = f2h(x1 * cs - x2 * sn);
+    dst[i + HALF] = f2h(x2 * cs + x1 * sn);
+  } else {
+    const int kvh = b - HEADS - KV_HEADS;
+    const h16* src = qkv + (size_t)(HEADS + KV_HEADS + kvh) * HEAD_DIM;
+    h16* dst = vcache + ((size_t)kvh * cap + pos) * HEAD_DIM;
+    dst[i] = src[i];
+    dst[i + HALF] = src[i + HALF];
+  }
+}
+
+// Flash-decoding: block (head, chunk) attends over positions [chunk·len_per, …) of its KV head
+// and writes its running max, sum of exponentials and weighted values to part (MAX_CHUNKS slots a
+// head, HEAD_DIM + 2 floats each). Four warps a block, four keys a turn a warp, loads first.
+extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h16* vcache, float* part, int cap,
+                                        int len, int len_per, float scale) {
+  constexpr int E = HEAD_DIM / 32;
+  constexpr int U = 4;
+  constexpr int WARPS = 4;
+  const int h = blockIdx.x, chunk = blockIdx.y;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int kvh = h / (HEADS / KV_HEADS);
+  const int start = chunk * len_per;
+  const int stop = min(len, start + len_per);
+  float qv[E];
+#pragma unroll
+  for (int e = 0; e < E; ++e) qv[e] = h2f(q[h * HEAD_DIM + lane + 32 * e]) * scale;
+  const h16* kb = kcache + (size_t)kvh * cap * HEAD_DIM;
+  const h16* vb = vcache + (size_t)kvh * cap * HEAD_DIM;
+  float m = NEG_INF, l = 0.0f, acc[E];
+#pragma unroll
+  for (int e = 0; e < E; ++e) acc[e] = 0.0f;
+  for (int j0 = start + warp * U; j0 < stop; j0 += WARPS * U) {
+    float kv[U][E], s[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = j0 + u < stop ? j0 + u : stop - 1;
+#pragma unroll
+      for (int e = 0; e < E; ++e) kv[u][e] = h2f(kb[(size_t)j * HEAD_DIM + lane + 32 * e]);
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      s[u] = 0.0f;
+#pragma unroll
+      for (int e = 0; e < E; ++e) s[u] += qv[e] * kv[u][e];
+      s[u] = warp_sum(s[u]);
+    }
+    float mn = m;
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (j0 + u < stop) mn = fmaxf(mn, s[u]);
+    const float corr = m == NEG_INF ? 0.0f : __expf(m - mn);
+    l *= corr;
+#pragma unroll
+    for (int e = 0; e < E; ++e) acc[e] *= corr;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = j0 + u < stop ? j0 + u : stop - 1;
+#pragma unroll
+      for (int e = 0; e < E; ++e) kv[u][e] = h2f(vb[(size_t)j * HEAD_DIM + lane + 32 * e]);
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const float p = j0 + u < stop ? __expf(s[u] - mn) : 0.0f;
+      l += p;
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[e] += p * kv[u][e];
+    }
+    m = mn;
+  }
+  __shared__ float wm[WARPS], wl[WARPS], wacc[WARPS][HEAD_DIM];
+  if (lane == 0) {
+    wm[warp] = m;
+    wl[warp] = l;
+  }
+#pragma unroll
+  for (int e = 0; e < E; ++e) wacc[warp][lane + 32 * e] = acc[e];
+  __syncthreads();
+  if (warp == 0) {
+    float M = NEG_INF;
+    for (int w = 0; w < WARPS; ++w) M = fmaxf(M, wm[w]);
+    float L = 0.0f, o[E];
+#pragma unroll
+    for (int e = 0; e < E; ++e) o[e] = 0.0f;
+    for (int w = 0; w < WARPS; ++w) {
+      const float c = wm[w] == NEG_INF ? 0.0f : __expf(wm[w] - M);
+      L += wl[w] * c;
+#pragma unroll
+      for (int e = 0; e < E; ++e) o[e] += wacc[w][lane + 32 * e] * c;
+    }
+    float* slot = part + ((size_t)h * MAX_CHUNKS + chunk) * (HEAD_DIM + 2);
+    if (lane == 0) {
+      slot[0] = M;
+      slot[1] = L;
+    }
+#pragma unroll
+    for (int e = 0; e < E; ++e) slot[2 + lane + 32 * e] = o[e];
+  }
+}
+
+// Combines a head's chunks: one block a head, a thread a dimension.
+extern "C" __global__ void attn_reduce(const float* part, h16* out, int chunks) {
+  const int h = blockIdx.x, d = threadIdx.x;
+  if (d >= HEAD_DIM) return;
+  const float* base = part + (size_t)h * MAX_CHUNKS * (HEAD_DIM + 2);
+  float M = NEG_INF;
+  for (int c = 0; c < chunks; ++c) M = fmaxf(M, base[c * (HEAD_DIM + 2)]);
+  float L = 0.0f, o = 0.0f;
+  for (int c = 0; c < chunks; ++c) {
+    const float* slot = base + c * (HEAD_DIM + 2);
+    const float w = slot[0] == NEG_INF ? 0.0f : __expf(slot[0] - M);
+    L += slot[1] * w;
+    o += slot[2 + d] * w;
+  }
+  out[h * HEAD_DIM + d] = f2h(o / L);
+}
+
+// The first index of the largest logit (as MLX's argmax), one block.
+extern "C" __global__ void argmax(const h16* logits, int vocab, int* token) {
+  float best = NEG_INF;
+  int index = 0x7fffffff;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = h2f(logits[i]);
+    if (v > best) {
+      best = v;
+      index = i;
+    }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, best, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, index, o);
+    if (ov > best || (ov == best && oi < index)) {
+      best = ov;
+      index = oi;
+    }
+  }
+  __shared__ float wb[32];
+  __shared__ int wi[32];
+  if ((threadIdx.x & 31) == 0) {
+    wb[threadIdx.x >> 5] = best;
+    wi[threadIdx.x >> 5] = index;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < (int)(blockDim.x >> 5); ++w)
+      if (wb[w] > best || (wb[w] == best && wi[w] < index)) {
+        best = wb[w];
+        index = wi[w];
+      }
+    token[0] = index == 0x7fffffff ? 0 : index;
+  }
+}
+)";
+
+}  // namespace
+
+std::string Gemv::name() const {
+  return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (swiglu ? "_swiglu" : "") +
+         (residual ? "_residual" : "");
+}
+
+std::string source(const Dims& dims, const std::vector<Gemv>& gemvs) {
+  std::string s = "#define HIDDEN " + std::to_string(dims.hidden) + "\n#define HEADS " + std::to_string(dims.heads) +
+                  "\n#define KV_HEADS " + std::to_string(dims.kv_heads) + "\n#define HEAD_DIM " +
+                  std::to_string(dims.head_dim) + "\n#define MAX_CHUNKS " + std::to_string(dims.max_chunks) + "\n";
+  s += kernels::kCudaGemvSource;
+  s += kKernels;
+  for (const auto& g : gemvs) {
+    s += "extern \"C\" __global__ void " + g.name() +
+         "(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y) {\n  gemv<" +
+         std::to_string(g.K) + ", " + std::to_string(g.R) + ", " + (g.swiglu ? "true" : "false") + ", " +
+         (g.residual ? "true" : "false") + ">(x, w, scales, biases, y);\n}\n";
+  }
+  return s;
+}
+
+}  // namespace pensieve::model::cuda_kernels

@@ -1,0 +1,36 @@
+#pragma once
+// CUDA C source of the one-sequence decode step (model/cuda_decoder.h), compiled by NVRTC with
+// the model's dimensions as constants. Headerless: float16 values are 16-bit integers and their
+// arithmetic is inline PTX, so no CUDA toolkit headers are needed where Pensieve runs.
+#include <string>
+#include <vector>
+
+namespace pensieve::model::cuda_kernels {
+
+struct Dims {
+  int hidden = 0;          // D
+  int heads = 0;           // H
+  int kv_heads = 0;        // KVH
+  int head_dim = 0;        // a multiple of 32, at most 128
+  int max_chunks = 64;     // attention: partial results a head, at most
+};
+
+// A 4-bit group-64 GEMV variant: in features K, rows per warp R (N must be a multiple of 8·R),
+// SwiGLU computed from [gate, up] while staging x, residual added to (and written over) y.
+struct Gemv {
+  int K = 0, R = 1;
+  bool swiglu = false, residual = false;
+  std::string name() const;
+};
+
+// Kernels: embed, rms_norm, rope_kv, attn_partial, attn_reduce, argmax and each Gemv::name().
+std::string source(const Dims& dims, const std::vector<Gemv>& gemvs);
+
+// Threads a block for each kernel (the launcher and the source agree on these).
+inline constexpr int kGemvThreads = 256;
+inline constexpr int kNormThreads = 1024;
+inline constexpr int kAttnThreads = 128;
+inline constexpr int kArgmaxThreads = 1024;
+inline constexpr int kEmbedThreads = 128;
+
+}  // namespace pensieve::model::cuda_kernels
