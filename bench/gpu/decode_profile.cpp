@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,6 +20,7 @@
 
 #include "engine/generator.h"
 #include "model/phi3.h"
+#include "random_prompt.h"
 
 namespace mx = mlx::core;
 using Clock = std::chrono::steady_clock;
@@ -34,14 +34,6 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-std::vector<int32_t> random_prompt(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> pick(100, 31999);
-  std::vector<int32_t> p(static_cast<std::size_t>(n));
-  for (auto& t : p) t = pick(rng);
-  return p;
 }
 
 mx::array next_tokens(const Phi3Model& model, const mx::array& tokens, std::vector<KVCache*>& caches) {

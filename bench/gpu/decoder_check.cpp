@@ -9,13 +9,13 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/generator.h"
 #include "model/cuda_decoder.h"
 #include "model/phi3.h"
+#include "random_prompt.h"
 
 namespace mx = mlx::core;
 using pensieve::model::CudaDecoder;
@@ -23,14 +23,6 @@ using pensieve::model::KVCache;
 using pensieve::model::Phi3Model;
 
 namespace {
-
-std::vector<int32_t> random_prompt(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> pick(100, 31999);
-  std::vector<int32_t> p(static_cast<std::size_t>(n));
-  for (auto& t : p) t = pick(rng);
-  return p;
-}
 
 nlohmann::json compare(const Phi3Model& model, CudaDecoder& decoder, int prompt_len, int steps) {
   const auto prompt = random_prompt(prompt_len, 11u + static_cast<unsigned>(prompt_len));

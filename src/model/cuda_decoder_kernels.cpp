@@ -77,6 +77,18 @@ extern "C" __global__ void rope_kv(const h16* qkv, h16* q_out, h16* kcache, h16*
   }
 }
 
+// Rows j0 … j0+U−1 of a head's keys or values (past `stop`: row stop−1 again, masked by the
+// caller), a lane's E dimensions of each, all loads issued before any is used.
+template <int U, int E>
+__device__ __forceinline__ void load_rows(const h16* base, int j0, int stop, int lane, float (&out)[U][E]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int j = j0 + u < stop ? j0 + u : stop - 1;
+#pragma unroll
+    for (int e = 0; e < E; ++e) out[u][e] = h2f(base[(size_t)j * HEAD_DIM + lane + 32 * e]);
+  }
+}
+
 // Flash-decoding: block (head, chunk) attends over positions [chunk·len_per, …) of its KV head
 // and writes its running max, sum of exponentials and weighted values to part (MAX_CHUNKS slots a
 // head, HEAD_DIM + 2 floats each). Four warps a block, four keys a turn a warp, loads first.
@@ -100,12 +112,7 @@ extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h
   for (int e = 0; e < E; ++e) acc[e] = 0.0f;
   for (int j0 = start + warp * U; j0 < stop; j0 += WARPS * U) {
     float kv[U][E], s[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int j = j0 + u < stop ? j0 + u : stop - 1;
-#pragma unroll
-      for (int e = 0; e < E; ++e) kv[u][e] = h2f(kb[(size_t)j * HEAD_DIM + lane + 32 * e]);
-    }
+    load_rows(kb, j0, stop, lane, kv);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       s[u] = 0.0f;
@@ -121,12 +128,7 @@ extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h
     l *= corr;
 #pragma unroll
     for (int e = 0; e < E; ++e) acc[e] *= corr;
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int j = j0 + u < stop ? j0 + u : stop - 1;
-#pragma unroll
-      for (int e = 0; e < E; ++e) kv[u][e] = h2f(vb[(size_t)j * HEAD_DIM + lane + 32 * e]);
-    }
+    load_rows(vb, j0, stop, lane, kv);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const float p = j0 + u < stop ? __expf(s[u] - mn) : 0.0f;
