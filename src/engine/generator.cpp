@@ -131,7 +131,8 @@ GenerationResult Generator::generate(const GenerationRequest& req, model::KVCach
   // queued (or partly run) inside it and the decode clock covers decode steps only.
   mx::eval(token);
   result.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  model::CudaDecoder* decoder = kv_bits_ == 0 && !seq.finished() ? cuda_decoder() : nullptr;
+  model::CudaDecoder* decoder =
+      !seq.finished() && model::CudaDecoder::accepts(seq.cache()) ? cuda_decoder() : nullptr;
   if (decoder) decode_on_cuda(*decoder, req, seq, token.item<int32_t>(), on_device, emit);
   for (int produced = 0; !decoder; ++produced) {
     std::optional<mx::array> next;

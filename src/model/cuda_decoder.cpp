@@ -175,9 +175,12 @@ CudaDecoder::~CudaDecoder() {
   driver_.destroy_stream(stream_);
 }
 
+bool CudaDecoder::accepts(const KVCache& cache) {
+  return cache.bits() == 0 && cache.float_dtype().value_or(mx::float16) == mx::float16 && cache.offset() > 0;
+}
+
 void CudaDecoder::bind(KVCache& cache) {
-  if (cache.bits() != 0 || cache.float_dtype().value_or(mx::float16) != mx::float16 || cache.offset() == 0)
-    throw Error("CUDA decoder: needs a prefilled float16 KV cache");
+  if (!accepts(cache)) throw Error("CUDA decoder: needs a prefilled float16 KV cache");
   finish();
   cache_ = &cache;
   mx::synchronize();  // MLX's prefill wrote the cache

@@ -32,8 +32,10 @@ class CudaDecoder {
   CudaDecoder(const CudaDecoder&) = delete;
   CudaDecoder& operator=(const CudaDecoder&) = delete;
 
-  // Continues `cache` (float16, prefilled by MLX and evaluated): each step writes its position
-  // and moves the cache's offset. The cache must outlive the decoding (until finish()).
+  // Whether bind() takes `cache`: unquantized float16, prefilled.
+  static bool accepts(const KVCache& cache);
+  // Continues `cache` (accepts(), evaluated by MLX): each step writes its position and moves the
+  // cache's offset. The cache must outlive the decoding (until finish()).
   void bind(KVCache& cache);
   // Queues the step that consumes `token` (token < 0: the argmax the previous step left on the
   // device) at the cache's offset.

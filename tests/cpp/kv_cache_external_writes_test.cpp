@@ -1,7 +1,7 @@
 // What model/CudaDecoder relies on in model/KVCache: the whole per-layer storage of an
 // unquantized cache, room reserved ahead (grown as update() grows it, keeping the valid
 // positions), and an offset moved for positions written outside update(); a later update()
-// appends after them. Off CUDA the decoder declines.
+// appends after them. The decoder takes prefilled float16 caches only, and off CUDA declines.
 #include <gtest/gtest.h>
 
 #include <mlx/mlx.h>
@@ -67,6 +67,19 @@ TEST(KVCacheExternalWrites, QuantizedCachesHaveNoFloatBuffers) {
   m::KVCache cache(kLayers, 8, 8, std::nullopt, kStep);
   cache.update(0, mx::astype(positions(0, 0, 4), mx::float32), mx::astype(positions(0, 0, 4), mx::float32));
   EXPECT_THROW(cache.float_buffers(0), pensieve::Error);
+}
+
+TEST(KVCacheExternalWrites, CudaDecoderAcceptsPrefilledFloat16CachesOnly) {
+  m::KVCache half(kLayers, 0, m::KVCache::kDefaultGroupSize, mx::float16, kStep);
+  EXPECT_FALSE(m::CudaDecoder::accepts(half));  // nothing prefilled yet
+  for (int l = 0; l < kLayers; ++l) half.update(l, positions(l, 0, 3), positions(l, 0, 3));
+  EXPECT_TRUE(m::CudaDecoder::accepts(half));
+  m::KVCache single(kLayers, 0, m::KVCache::kDefaultGroupSize, mx::float32, kStep);
+  for (int l = 0; l < kLayers; ++l) single.update(l, positions(l, 0, 3), positions(l, 0, 3));
+  EXPECT_FALSE(m::CudaDecoder::accepts(single));
+  m::KVCache quantized(kLayers, 8, 8, std::nullopt, kStep);
+  for (int l = 0; l < kLayers; ++l) quantized.update(l, positions(l, 0, 3), positions(l, 0, 3));
+  EXPECT_FALSE(m::CudaDecoder::accepts(quantized));
 }
 
 TEST(KVCacheExternalWrites, CudaDecoderDeclinesOffCuda) {
