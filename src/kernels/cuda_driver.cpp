@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <type_traits>
+
 #include "common/error.h"
 
 namespace pensieve::kernels::cuda {
@@ -9,11 +11,6 @@ namespace pensieve::kernels::cuda {
 namespace {
 
 using Result = int;  // CUresult, nvrtcResult: 0 is success
-
-template <class F>
-F find(const char* name) {
-  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
-}
 
 }  // namespace
 
@@ -53,58 +50,45 @@ struct CudaDriver::Api {
   Result (*nvrtcGetCUBIN)(void*, char*);
   const char* (*nvrtcGetErrorString)(Result);
 
+  // Every entry point, or false: then this process has no CUDA (MLX's CPU or Metal build).
   bool load() {
-    cuInit = find<decltype(cuInit)>("cuInit");
-    cuDeviceGet = find<decltype(cuDeviceGet)>("cuDeviceGet");
-    cuDeviceGetAttribute = find<decltype(cuDeviceGetAttribute)>("cuDeviceGetAttribute");
-    cuDevicePrimaryCtxRetain = find<decltype(cuDevicePrimaryCtxRetain)>("cuDevicePrimaryCtxRetain");
-    cuCtxSetCurrent = find<decltype(cuCtxSetCurrent)>("cuCtxSetCurrent");
-    cuGetErrorString = find<decltype(cuGetErrorString)>("cuGetErrorString");
-    cuModuleLoadData = find<decltype(cuModuleLoadData)>("cuModuleLoadData");
-    cuModuleUnload = find<decltype(cuModuleUnload)>("cuModuleUnload");
-    cuModuleGetFunction = find<decltype(cuModuleGetFunction)>("cuModuleGetFunction");
-    cuMemAlloc = find<decltype(cuMemAlloc)>("cuMemAlloc_v2");
-    cuMemFree = find<decltype(cuMemFree)>("cuMemFree_v2");
-    cuMemAllocHost = find<decltype(cuMemAllocHost)>("cuMemAllocHost_v2");
-    cuMemFreeHost = find<decltype(cuMemFreeHost)>("cuMemFreeHost");
-    cuStreamCreate = find<decltype(cuStreamCreate)>("cuStreamCreate");
-    cuStreamDestroy = find<decltype(cuStreamDestroy)>("cuStreamDestroy_v2");
-    cuStreamSynchronize = find<decltype(cuStreamSynchronize)>("cuStreamSynchronize");
-    cuEventCreate = find<decltype(cuEventCreate)>("cuEventCreate");
-    cuEventDestroy = find<decltype(cuEventDestroy)>("cuEventDestroy_v2");
-    cuEventRecord = find<decltype(cuEventRecord)>("cuEventRecord");
-    cuEventSynchronize = find<decltype(cuEventSynchronize)>("cuEventSynchronize");
-    cuMemcpyDtoHAsync = find<decltype(cuMemcpyDtoHAsync)>("cuMemcpyDtoHAsync_v2");
-    cuMemcpyHtoDAsync = find<decltype(cuMemcpyHtoDAsync)>("cuMemcpyHtoDAsync_v2");
-    cuLaunchKernel = find<decltype(cuLaunchKernel)>("cuLaunchKernel");
-    nvrtcCreateProgram = find<decltype(nvrtcCreateProgram)>("nvrtcCreateProgram");
-    nvrtcDestroyProgram = find<decltype(nvrtcDestroyProgram)>("nvrtcDestroyProgram");
-    nvrtcCompileProgram = find<decltype(nvrtcCompileProgram)>("nvrtcCompileProgram");
-    nvrtcGetProgramLogSize = find<decltype(nvrtcGetProgramLogSize)>("nvrtcGetProgramLogSize");
-    nvrtcGetProgramLog = find<decltype(nvrtcGetProgramLog)>("nvrtcGetProgramLog");
-    nvrtcGetCUBINSize = find<decltype(nvrtcGetCUBINSize)>("nvrtcGetCUBINSize");
-    nvrtcGetCUBIN = find<decltype(nvrtcGetCUBIN)>("nvrtcGetCUBIN");
-    nvrtcGetErrorString = find<decltype(nvrtcGetErrorString)>("nvrtcGetErrorString");
-    const void* all[] = {
-        reinterpret_cast<const void*>(cuInit), reinterpret_cast<const void*>(cuDeviceGet),
-        reinterpret_cast<const void*>(cuDeviceGetAttribute), reinterpret_cast<const void*>(cuDevicePrimaryCtxRetain),
-        reinterpret_cast<const void*>(cuCtxSetCurrent), reinterpret_cast<const void*>(cuGetErrorString),
-        reinterpret_cast<const void*>(cuModuleLoadData), reinterpret_cast<const void*>(cuModuleUnload),
-        reinterpret_cast<const void*>(cuModuleGetFunction), reinterpret_cast<const void*>(cuMemAlloc),
-        reinterpret_cast<const void*>(cuMemFree), reinterpret_cast<const void*>(cuMemAllocHost),
-        reinterpret_cast<const void*>(cuMemFreeHost), reinterpret_cast<const void*>(cuStreamCreate),
-        reinterpret_cast<const void*>(cuStreamDestroy), reinterpret_cast<const void*>(cuStreamSynchronize),
-        reinterpret_cast<const void*>(cuEventCreate), reinterpret_cast<const void*>(cuEventDestroy),
-        reinterpret_cast<const void*>(cuEventRecord), reinterpret_cast<const void*>(cuEventSynchronize),
-        reinterpret_cast<const void*>(cuMemcpyDtoHAsync), reinterpret_cast<const void*>(cuMemcpyHtoDAsync),
-        reinterpret_cast<const void*>(cuLaunchKernel), reinterpret_cast<const void*>(nvrtcCreateProgram),
-        reinterpret_cast<const void*>(nvrtcDestroyProgram), reinterpret_cast<const void*>(nvrtcCompileProgram),
-        reinterpret_cast<const void*>(nvrtcGetProgramLogSize), reinterpret_cast<const void*>(nvrtcGetProgramLog),
-        reinterpret_cast<const void*>(nvrtcGetCUBINSize), reinterpret_cast<const void*>(nvrtcGetCUBIN),
-        reinterpret_cast<const void*>(nvrtcGetErrorString)};
-    for (const void* f : all)
-      if (!f) return false;
-    return true;
+    bool all = true;
+    auto get = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(RTLD_DEFAULT, name));
+      all = all && fn != nullptr;
+    };
+    get(cuInit, "cuInit");
+    get(cuDeviceGet, "cuDeviceGet");
+    get(cuDeviceGetAttribute, "cuDeviceGetAttribute");
+    get(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
+    get(cuCtxSetCurrent, "cuCtxSetCurrent");
+    get(cuGetErrorString, "cuGetErrorString");
+    get(cuModuleLoadData, "cuModuleLoadData");
+    get(cuModuleUnload, "cuModuleUnload");
+    get(cuModuleGetFunction, "cuModuleGetFunction");
+    get(cuMemAlloc, "cuMemAlloc_v2");
+    get(cuMemFree, "cuMemFree_v2");
+    get(cuMemAllocHost, "cuMemAllocHost_v2");
+    get(cuMemFreeHost, "cuMemFreeHost");
+    get(cuStreamCreate, "cuStreamCreate");
+    get(cuStreamDestroy, "cuStreamDestroy_v2");
+    get(cuStreamSynchronize, "cuStreamSynchronize");
+    get(cuEventCreate, "cuEventCreate");
+    get(cuEventDestroy, "cuEventDestroy_v2");
+    get(cuEventRecord, "cuEventRecord");
+    get(cuEventSynchronize, "cuEventSynchronize");
+    get(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+    get(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+    get(cuLaunchKernel, "cuLaunchKernel");
+    get(nvrtcCreateProgram, "nvrtcCreateProgram");
+    get(nvrtcDestroyProgram, "nvrtcDestroyProgram");
+    get(nvrtcCompileProgram, "nvrtcCompileProgram");
+    get(nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize");
+    get(nvrtcGetProgramLog, "nvrtcGetProgramLog");
+    get(nvrtcGetCUBINSize, "nvrtcGetCUBINSize");
+    get(nvrtcGetCUBIN, "nvrtcGetCUBIN");
+    get(nvrtcGetErrorString, "nvrtcGetErrorString");
+    return all;
   }
 
   void check(Result r, const char* what) const {

@@ -7,6 +7,7 @@
 #include <mlx/mlx.h>
 
 #include "common/error.h"
+#include "kernels/cuda_driver.h"
 #include "model/cuda_decoder.h"
 #include "model/kv_cache.h"
 #include "mlx_test_support.h"
@@ -85,4 +86,6 @@ TEST(KVCacheExternalWrites, CudaDecoderAcceptsPrefilledFloat16CachesOnly) {
 TEST(KVCacheExternalWrites, CudaDecoderDeclinesOffCuda) {
   if (mx::default_device() == mx::Device::gpu) GTEST_SKIP() << "this checks the CPU build";
   EXPECT_FALSE(m::CudaDecoder::enabled());
+  // MLX's CPU build loads no CUDA driver or NVRTC: nothing to find in the process.
+  EXPECT_EQ(pensieve::kernels::cuda::CudaDriver::get(), nullptr);
 }
