@@ -10,6 +10,12 @@
 // aligned; SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; RESID adds into y.
 namespace pensieve::kernels {
 
+// The block the template assumes, and how many rows its warps take: two a warp where the matrix
+// has enough rows to fill the GPU (x staged half as often), else one. The launch's grid is
+// out / (8 · rows a warp) blocks; out must be a multiple of 8.
+inline constexpr int kGemvThreads = 256;
+inline int gemv_rows_per_warp(int out) { return out >= 8192 && out % 16 == 0 ? 2 : 1; }
+
 inline constexpr const char* kCudaGemvSource = R"(
 typedef unsigned short h16;
 typedef unsigned int u32;

@@ -100,16 +100,13 @@ bool takes(const mx::array& w, const mx::array& scales, const mx::array& biases,
          (w.shape(1) * 8) % 1024 == 0 && w.shape(0) % 8 == 0;
 }
 
-// Two rows a warp where there are enough rows to fill the GPU (x staged half as often).
-int rows_per_warp(int N) { return N >= 8192 && N % 16 == 0 ? 2 : 1; }
-
 // x goes in and y comes out in the caller's shapes: a reshape on either side would be two more
 // graph nodes a call, and a decode step on MLX's CUDA backend is bound by the host's per-node
 // work (bench/gpu/README.md, fourth round).
 mx::array run_half(const mx::array& x, const mx::Shape& out_shape, const mx::array& w, const mx::array& scales,
                    const mx::array& biases, bool swiglu) {
-  const int N = w.shape(0), K = w.shape(1) * 8, R = rows_per_warp(N);
-  return half_kernel()({x, w, scales, biases}, {out_shape}, {mx::float16}, {N / R * 32, 1, 1}, {256, 1, 1},
+  const int N = w.shape(0), K = w.shape(1) * 8, R = gemv_rows_per_warp(N);
+  return half_kernel()({x, w, scales, biases}, {out_shape}, {mx::float16}, {N / R * 32, 1, 1}, {kGemvThreads, 1, 1},
                        {{"K", K}, {"R", R}, {"SWIGLU", swiglu}}, std::nullopt, false, {})[0];
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "kernels/cuda_gemv_source.h"
 #include "model/cuda_decoder_kernels.h"
 #include "model/phi3.h"
 
@@ -42,9 +43,6 @@ bool is_q4_g64(const kernels::LinearWeight& w) {
          w.scales->dtype() == mx::float16 && w.biases->dtype() == mx::float16 && w.in_features() % 1024 == 0 &&
          w.out_features() % 8 == 0;
 }
-
-// Two rows a warp where there are enough rows to fill the GPU (x staged half as often).
-int rows_per_warp(int out) { return out >= 8192 && out % 16 == 0 ? 2 : 1; }
 
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
@@ -86,7 +84,7 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   // One kernel per distinct GEMV shape.
   std::vector<ck::Gemv> gemvs;
   auto variant = [&](const kernels::LinearWeight& w, bool swiglu, bool residual) {
-    ck::Gemv g{w.in_features(), rows_per_warp(w.out_features()), swiglu, residual};
+    ck::Gemv g{w.in_features(), kernels::gemv_rows_per_warp(w.out_features()), swiglu, residual};
     if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == g.name(); }))
       gemvs.push_back(g);
     return g.name();
@@ -201,8 +199,8 @@ void CudaDecoder::refresh_cache_pointers() {
 void CudaDecoder::gemv(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
   void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
                     const_cast<cu::DevicePtr*>(&l.biases), &y};
-  const int rows_per_block = 8 * rows_per_warp(l.out);
-  driver_.launch(l.fn, static_cast<unsigned>(l.out / rows_per_block), 1, ck::kGemvThreads, params, stream_);
+  const int rows_per_block = 8 * kernels::gemv_rows_per_warp(l.out);
+  driver_.launch(l.fn, static_cast<unsigned>(l.out / rows_per_block), 1, kernels::kGemvThreads, params, stream_);
 }
 
 void CudaDecoder::norm(cu::DevicePtr x, cu::DevicePtr weight, cu::DevicePtr out) {
@@ -220,6 +218,7 @@ void CudaDecoder::step(int32_t token) {
     mx::synchronize();
     refresh_cache_pointers();
   }
+  if (static_cast<int>(queued_.size()) >= kEventSlots) throw Error("CUDA decoder: too many unread steps");
   const auto& spec = model_.rope_.spec_for(pos + 1, /*fold=*/true);
   cu::DevicePtr inv_freq = 0;
   for (const auto& [s, p] : inv_freqs_)
@@ -268,7 +267,6 @@ void CudaDecoder::step(int32_t token) {
   // The step's token to the host, ordered before the next step's argmax overwrites it.
   const int slot = next_slot_;
   next_slot_ = (next_slot_ + 1) % kEventSlots;
-  if (static_cast<int>(queued_.size()) >= kEventSlots) throw Error("CUDA decoder: too many unread steps");
   driver_.copy_to_host_async(host_tokens_ + slot, token_, sizeof(int32_t), stream_);
   driver_.record(events_[static_cast<std::size_t>(slot)], stream_);
   queued_.push_back(slot);

@@ -26,8 +26,8 @@ struct Gemv {
 // Kernels: embed, rms_norm, rope_kv, attn_partial, attn_reduce, argmax and each Gemv::name().
 std::string source(const Dims& dims, const std::vector<Gemv>& gemvs);
 
-// Threads a block for each kernel (the launcher and the source agree on these).
-inline constexpr int kGemvThreads = 256;
+// Threads a block for each kernel (the launcher and the source agree on these; the GEMV's in
+// kernels/cuda_gemv_source.h).
 inline constexpr int kNormThreads = 1024;
 inline constexpr int kAttnThreads = 128;
 inline constexpr int kArgmaxThreads = 1024;
