@@ -3,12 +3,14 @@
 
     python3 bench/gpu/summarize.py RESULTS_DIR MODEL_DIR
 
-Reads bandwidth.json, pensieve_bench.json, mlx_lm_bench.json and server_bench.json (those present)
-and prints summary.json. Bytes one decode step must read: every weight except the embedding table
+Reads bandwidth.json, pensieve_bench.json, pensieve_bench_0.json (MLX's path, when the decoder
+ran in pensieve_bench.json), mlx_lm_bench.json, llama_bench.json (llama-bench -o json) and
+server_bench.json (those present) and prints summary.json. Bytes one decode step must read: every weight except the embedding table
 (a decode step gathers one of its rows) plus the keys and values of the whole context, at the
 mean context length of the timed steps.
 """
 import json
+import statistics
 import struct
 import sys
 from pathlib import Path
@@ -69,6 +71,28 @@ def main():
             out["mlx_lm_prefill_tokens_per_s"] = ref["prefill_tokens_per_s"]
             out["pensieve_over_mlx_lm_decode"] = pen["decode_tokens_per_s"] / ref["decode_tokens_per_s"]
             out["pensieve_over_mlx_lm_prefill"] = pen["prefill_tokens_per_s"] / ref["prefill_tokens_per_s"]
+    # Pensieve's top-level figure is its best run; the median leaves out the first (warm-up) run.
+    median = statistics.median(r["decode_tokens_per_s"] for r in pen["runs"][1:]) if pen and len(pen.get("runs", [])) > 1 else None
+    if median:
+        out["pensieve_decode_median_tokens_per_s"] = median
+        if ref:
+            out["pensieve_median_over_mlx_lm_decode"] = median / ref["decode_tokens_per_s"]
+    mlx_path = load(res, "pensieve_bench_0.json")
+    if pen and mlx_path:
+        out["mlx_path_decode_tokens_per_s"] = mlx_path["decode_tokens_per_s"]
+        out["pensieve_over_mlx_path_decode"] = pen["decode_tokens_per_s"] / mlx_path["decode_tokens_per_s"]
+    llama = load(res, "llama_bench.json")
+    if pen and llama:
+        tg = [r["avg_ts"] for r in llama if r["n_prompt"] == 0 and r["n_gen"] > 0]
+        pp = [r["avg_ts"] for r in llama if r["n_gen"] == 0 and r["n_prompt"] > 0]
+        if tg:  # Pensieve's decode follows a 512-token prompt; llama-bench's tg starts from none
+            out["llama_cpp_tg_tokens_per_s"] = tg[0]
+            out["pensieve_over_llama_cpp_tg"] = pen["decode_tokens_per_s"] / tg[0]
+            if median:  # llama-bench's avg_ts is a mean over its repetitions
+                out["pensieve_median_over_llama_cpp_tg"] = median / tg[0]
+        if pp:
+            out["llama_cpp_pp_tokens_per_s"] = pp[0]
+            out["pensieve_over_llama_cpp_pp"] = pen["prefill_tokens_per_s"] / pp[0]
     if srv:
         levels = {lv["concurrency"]: lv for lv in srv["levels"] if "errors" not in lv}
         out["server"] = {c: {k: lv.get(k) for k in ("end_to_end_tokens_per_s", "steady_decode_tokens_per_s",

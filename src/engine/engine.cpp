@@ -145,6 +145,7 @@ EngineStats Engine::stats() const {
   s.batched_decode_steps = batched_steps_.load();
   s.batch_kv_bytes = batch_kv_bytes_.load();
   s.queued_decode_steps = queued_steps_.load();
+  s.device_decode_steps = device_steps_.load();
   return s;
 }
 
@@ -159,6 +160,8 @@ void Engine::shutdown() {
 }
 
 void Engine::loop() {
+  // Here rather than at the first request: NVRTC compiles the decoder's kernels now.
+  solo_decoder_ = model::CudaDecoder::create(model_);
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -253,9 +256,31 @@ void Engine::decode_all() {
     if (!jobs.empty()) accept_batched(p.logits, jobs, rows, /*may_queue_next=*/true);
     return;
   }
+  auto decoding = [](const Job& job) { return !job.seq->finished() && !job.seq->prefilling() && job.first_token; };
+  // A sequence decoding alone runs on the CUDA decoder; when another starts decoding, it goes
+  // back to MLX's path (a batch there reads the weights once for every sequence).
+  Job* lone = nullptr;
+  int count = 0;
+  for (auto& job : active_)
+    if (decoding(*job)) {
+      lone = job.get();
+      ++count;
+    }
+  if (solo_ && (count != 1 || lone != solo_)) end_solo();
+  if (count == 1 && solo_decoder_ && (solo_ == lone || model::CudaDecoder::accepts(lone->seq->cache()) ||
+                                      batch_kv_.contains(lone))) {
+    if (batch_kv_.contains(lone)) {  // the last of a batch: its positions back to its own cache
+      batch_kv_.remove(lone, &lone->seq->cache(), static_cast<int>(lone->seq->history().size()) - 1);
+      batch_kv_bytes_ = batch_kv_.nbytes();
+    }
+    if (solo_ == lone || model::CudaDecoder::accepts(lone->seq->cache())) {
+      decode_solo(*lone);
+      return;
+    }
+  }
   std::vector<Job*> batched, own_cache;
   for (auto& job : active_) {
-    if (job->seq->finished() || job->seq->prefilling() || !job->first_token) continue;
+    if (!decoding(*job)) continue;
     const bool in_batch = batched_kv_ && batch_kv_.contains(job.get());
     if (in_batch || (batched_kv_ && joins_batch(*job))) {
       if (!in_batch) batch_kv_.add(job.get(), job->seq->cache());
@@ -313,6 +338,7 @@ void Engine::accept_batched(const mx::array& logits, const std::vector<Job*>& jo
 // back (see retire_finished).
 void Engine::queue_next_step(const mx::array& ids, const std::vector<Job*>& jobs) {
   if (!pipelined_decode_) return;
+  if (solo_decoder_ && jobs.size() == 1) return;  // the next step goes to the decoder
   // Every running sequence is one of these rows.
   if (jobs.size() != active_.size() || static_cast<int>(jobs.size()) != batch_kv_.live_rows()) return;
   for (const auto& job : active_)
@@ -348,16 +374,17 @@ void Engine::decode_each_cache(const std::vector<Job*>& jobs) {
   choose_and_accept(logits, jobs);
 }
 
+bool Engine::greedy_on_device(const Job& job) {
+  return job.request.sampling.is_plain_greedy() && job.request.top_logprobs < 0 && !job.seq->constrained();
+}
+
 void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>& jobs,
                                const std::function<void(const mx::array&)>& before_reading) {
   const int B = static_cast<int>(jobs.size());
   const int V = logits.shape(-1);
   auto rows = mx::reshape(logits, {B, V});
-  const bool on_device = std::all_of(jobs.begin(), jobs.end(), [](const Job* j) {
-    return j->request.sampling.is_plain_greedy() && j->request.top_logprobs < 0 && !j->seq->constrained();
-  });
   std::vector<TokenInfo> chosen(static_cast<std::size_t>(B));
-  if (on_device) {
+  if (std::all_of(jobs.begin(), jobs.end(), [](const Job* j) { return greedy_on_device(*j); })) {
     auto ids = mx::astype(mx::argmax(rows, -1), mx::int32);
     if (before_reading) before_reading(ids);
     mx::eval(ids);
@@ -365,24 +392,34 @@ void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>&
   } else {
     auto host = mx::astype(rows, mx::float32);
     mx::eval(host);
-    std::vector<float> row(static_cast<std::size_t>(V));
-    for (int b = 0; b < B; ++b) {
-      Job& job = *jobs[b];
-      const float* p = host.data<float>() + static_cast<std::size_t>(b) * V;
-      row.assign(p, p + V);
-      try {
-        if (job.request.top_logprobs > 0) chosen[b].top = sampling::top_logprobs(row, job.request.top_logprobs);
-        job.seq->constrain(row);
-        chosen[b].id = job.seq->sampler().sample(row, job.seq->history());
-        if (job.request.top_logprobs >= 0)
-          chosen[b].logprob = sampling::token_logprob(std::span<const float>(p, static_cast<std::size_t>(V)), chosen[b].id);
-      } catch (const std::exception& e) {
-        fail(job, e.what());
-      }
+    chosen = choose_on_host(host.data<float>(), V, jobs);
+  }
+  hand_over(jobs, chosen);
+}
+
+std::vector<TokenInfo> Engine::choose_on_host(const float* rows, int V, const std::vector<Job*>& jobs) {
+  std::vector<TokenInfo> chosen(jobs.size());
+  std::vector<float> row(static_cast<std::size_t>(V));
+  for (std::size_t b = 0; b < jobs.size(); ++b) {
+    Job& job = *jobs[b];
+    const float* p = rows + b * static_cast<std::size_t>(V);
+    row.assign(p, p + V);
+    try {
+      if (job.request.top_logprobs > 0) chosen[b].top = sampling::top_logprobs(row, job.request.top_logprobs);
+      job.seq->constrain(row);
+      chosen[b].id = job.seq->sampler().sample(row, job.seq->history());
+      if (job.request.top_logprobs >= 0)
+        chosen[b].logprob = sampling::token_logprob(std::span<const float>(p, static_cast<std::size_t>(V)), chosen[b].id);
+    } catch (const std::exception& e) {
+      fail(job, e.what());
     }
   }
+  return chosen;
+}
+
+void Engine::hand_over(const std::vector<Job*>& jobs, std::vector<TokenInfo>& chosen) {
   const auto now = Clock::now();
-  for (int b = 0; b < B; ++b) {
+  for (std::size_t b = 0; b < jobs.size(); ++b) {
     Job& job = *jobs[b];
     if (job.failure) continue;
     if (!job.first_token) {
@@ -405,6 +442,46 @@ void Engine::choose_and_accept(const mx::array& logits, const std::vector<Job*>&
   }
 }
 
+// The decoder keeps the sequence's own cache (its buffers written in place). Greedy steps chain
+// on the device: the step after the one being read is queued first (pipelined_decode_), so the
+// GPU never waits for the host's text and events. A sequence that then ends (EOS, stop string)
+// leaves one position computed for nothing but consistent: it holds the last accepted token.
+void Engine::decode_solo(Job& job) {
+  auto& decoder = *solo_decoder_;
+  Sequence& seq = *job.seq;
+  if (solo_ != &job) {
+    decoder.bind(seq.cache());
+    solo_ = &job;
+  }
+  std::vector<TokenInfo> chosen(1);
+  if (!greedy_on_device(job)) {
+    decoder.step(seq.last_token());
+    auto logits = decoder.logits();
+    chosen = choose_on_host(logits.data(), static_cast<int>(logits.size()), {&job});
+  } else {
+    if (decoder.unread() == 0) decoder.step(seq.last_token());
+    // The queued step's token is wanted only if the one read now leaves room for another.
+    if (pipelined_decode_ && static_cast<int>(seq.generated().size()) + 2 <= job.request.max_tokens) {
+      decoder.step(-1);
+      queued_steps_++;
+    }
+    chosen[0].id = decoder.next_token();
+  }
+  device_steps_++;
+  hand_over({&job}, chosen);
+}
+
+void Engine::end_solo() {
+  Job& job = *solo_;
+  solo_ = nullptr;
+  if (solo_decoder_->unread() > 0 && !job.seq->finished()) {
+    std::vector<TokenInfo> chosen(1);
+    chosen[0].id = solo_decoder_->next_token();
+    hand_over({&job}, chosen);
+  }
+  solo_decoder_->finish();
+}
+
 // One sequence went wrong (a grammar with no way forward, a bad sampler state): it ends with an
 // error event at the next retirement; the others go on.
 void Engine::fail(Job& job, const std::string& message) {
@@ -420,6 +497,7 @@ void Engine::retire_finished() {
       continue;
     }
     Sequence& seq = *job.seq;
+    if (solo_ == &job) end_solo();  // before its cache moves or goes
     if (pending_) pending_->drop(&job);
     if (batch_kv_.contains(&job)) {  // its positions go back to its own cache for the prefix cache
       const bool kept = !job.failure && seq.finish_reason() != FinishReason::cancelled;
@@ -468,6 +546,15 @@ void Engine::retire_finished() {
 }
 
 void Engine::fail_all(const std::string& message) {
+  if (solo_) {  // the failure may be the decoder's own: MLX's path takes over
+    solo_ = nullptr;
+    try {
+      solo_decoder_->finish();
+    } catch (...) {
+    }
+    solo_decoder_.reset();
+    log::warn("the CUDA decoder is off after that failure");
+  }
   for (auto& job : active_) job->handle->events.push(error_event(message));
   active_.clear();
   pending_.reset();

@@ -20,6 +20,7 @@
 #include "engine/prefix_cache.h"
 #include "engine/request.h"
 #include "model/batch_kv_cache.h"
+#include "model/cuda_decoder.h"
 #include "model/phi3.h"
 #include "tokenizer/tokenizer.h"
 
@@ -76,6 +77,7 @@ struct EngineStats {
   std::uint64_t batched_decode_steps = 0;  // decode steps run over the shared batch buffers
   std::size_t batch_kv_bytes = 0;          // those buffers now (0 when no sequence is in them)
   std::uint64_t queued_decode_steps = 0;   // of those, queued before the previous step was read
+  std::uint64_t device_decode_steps = 0;   // steps of a lone sequence on model::CudaDecoder
 };
 
 class Engine {
@@ -109,6 +111,11 @@ class Engine {
   // Decode steps of the sequences in batch_kv_ (rows in that order) and of those with their own cache.
   void decode_batched(const std::vector<Job*>& jobs, bool all_batched);
   void decode_each_cache(const std::vector<Job*>& jobs);
+  // A lone decoding sequence's step on solo_decoder_ (see decode_all).
+  void decode_solo(Job& job);
+  // Hands the sequence on solo_decoder_ back to MLX's path: the token of a step queued ahead is
+  // read and accepted first unless the sequence has ended, and the decoder is drained.
+  void end_solo();
   // logits: one row per row of batch_kv_ as it was when the step ran; jobs[i] reads row rows[i].
   // May queue the next step.
   void accept_batched(const mlx::core::array& logits, const std::vector<Job*>& jobs, const std::vector<int32_t>& rows,
@@ -123,6 +130,12 @@ class Engine {
   // on the device: before_reading gets the ids, still lazy.
   void choose_and_accept(const mlx::core::array& logits, const std::vector<Job*>& jobs,
                          const std::function<void(const mlx::core::array&)>& before_reading = {});
+  // Whether a job's next token is the argmax alone (no sampler, log-probabilities or grammar).
+  static bool greedy_on_device(const Job& job);
+  // The host side of choosing: rows[b * V ...] are jobs[b]'s float32 logits.
+  std::vector<TokenInfo> choose_on_host(const float* rows, int V, const std::vector<Job*>& jobs);
+  // Each job's chosen token to its sequence and its client (timing metrics, events).
+  void hand_over(const std::vector<Job*>& jobs, std::vector<TokenInfo>& chosen);
   std::size_t job_kv_estimate(const Job& job) const;
 
   const model::Phi3Model& model_;
@@ -159,10 +172,15 @@ class Engine {
     }
   };
   std::optional<PendingStep> pending_;
+  // On a CUDA GPU, one sequence decoding alone runs on Pensieve's own kernels (a step of MLX's
+  // graph there is bound by the host: bench/gpu/README.md); made on the engine thread at start,
+  // null where it does not apply. solo_ is the job bound to it (engine thread only).
+  std::unique_ptr<model::CudaDecoder> solo_decoder_;
+  Job* solo_ = nullptr;
   std::atomic<std::uint64_t> prefix_hits_{0}, prefix_tokens_{0}, prompt_tokens_{0}, generated_tokens_{0},
       finished_{0};
   std::atomic<std::size_t> prefix_bytes_{0}, prefix_entries_{0};
-  std::atomic<std::uint64_t> batched_steps_{0}, queued_steps_{0};
+  std::atomic<std::uint64_t> batched_steps_{0}, queued_steps_{0}, device_steps_{0};
   std::atomic<std::size_t> batch_kv_bytes_{0};
   std::thread thread_;
 };

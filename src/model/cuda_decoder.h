@@ -42,6 +42,8 @@ class CudaDecoder {
   void step(int32_t token);
   // The argmax of the oldest queued step whose token has not been read (waits for it).
   int32_t next_token();
+  // Steps queued whose token next_token() has not returned yet.
+  int unread() const { return static_cast<int>(queued_.size()); }
   // The logits of the last step queued, float32 (waits for it).
   std::vector<float> logits();
   // Waits for every queued step (tokens not read are dropped): MLX may use the cache again.

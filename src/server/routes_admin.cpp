@@ -40,6 +40,9 @@ std::string HttpServer::metrics_text() const {
   out += metrics::render_counter("pensieve_queued_decode_steps_total",
                                  "Batched decode steps queued before the previous step's tokens were read",
                                  static_cast<double>(s.queued_decode_steps));
+  out += metrics::render_counter("pensieve_device_decode_steps_total",
+                                 "Decode steps of a sequence running alone, on the CUDA decoder",
+                                 static_cast<double>(s.device_decode_steps));
   out += metrics::render_gauge("pensieve_batch_kv_bytes", "Memory of those shared batch buffers",
                                static_cast<double>(s.batch_kv_bytes));
   out += metrics::render_gauge("pensieve_memory_active_bytes", "MLX active memory", static_cast<double>(mlx::core::get_active_memory()));
