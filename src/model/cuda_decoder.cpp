@@ -181,7 +181,8 @@ void CudaDecoder::bind(KVCache& cache) {
   if (!accepts(cache)) throw Error("CUDA decoder: needs a prefilled float16 KV cache");
   finish();
   cache_ = &cache;
-  mx::synchronize();  // MLX's prefill wrote the cache
+  cache.own_buffers();  // this decoder writes in place
+  mx::synchronize();    // MLX's prefill wrote the cache
   refresh_cache_pointers();
 }
 

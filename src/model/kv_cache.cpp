@@ -131,6 +131,20 @@ void KVCache::reserve_positions(int positions) {
   mx::eval(state());
 }
 
+void KVCache::own_buffers() {
+  if (bits_ != 0) throw Error("KV cache: no float buffers to own");
+  std::vector<mx::array> copies;
+  for (auto& l : layers_)
+    for (auto* parts : {&l.keys, &l.values})
+      for (auto& a : *parts)
+        if (!a.is_donatable()) {
+          // mx::copy would share the buffer (arrays are immutable to MLX); x · 1 is exact.
+          a = mx::multiply(a, mx::array(1.0f, a.dtype()));
+          copies.push_back(a);
+        }
+  if (!copies.empty()) mx::eval(copies);
+}
+
 void KVCache::advance(int n) {
   if (n < 0 || offset_ + n > capacity()) throw Error("KV cache advance past its storage");
   offset_ += n;

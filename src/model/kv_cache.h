@@ -69,8 +69,12 @@ class KVCache {
   std::pair<mlx::core::array, mlx::core::array> float_buffers(int layer) const;
   // room for `positions` in every layer (grown as update() would grow it), evaluated;
   void reserve_positions(int positions);
-  // and n positions written into the buffers past offset(): the offset moves.
+  // and n positions written into the buffers past offset(): the offset moves. Before writing:
+  // buffers that another cache shares (a prefix-cache entry and the copy a hit hands out share
+  // theirs; MLX's own updates never write into shared arrays) are replaced by private copies,
+  // evaluated.
   void advance(int n);
+  void own_buffers();
 
   int bits() const { return bits_; }
   int group_size() const { return group_size_; }

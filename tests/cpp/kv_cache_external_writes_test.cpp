@@ -64,6 +64,33 @@ TEST(KVCacheExternalWrites, BuffersReserveAndAdvance) {
   EXPECT_EQ(at(cache.float_buffers(1).first, 16), 1016.0f);
 }
 
+// A prefix-cache hit hands out a copy that shares the stored entry's buffers; a decoder writing
+// positions in place must not change the entry.
+TEST(KVCacheExternalWrites, OwnBuffersUnsharesCopies) {
+  m::KVCache stored(kLayers, 0, m::KVCache::kDefaultGroupSize, mx::float16, kStep);
+  for (int l = 0; l < kLayers; ++l) stored.update(l, positions(l, 0, 10), positions(l, 0, 10));
+  mx::eval(stored.state());
+  m::KVCache hit = stored;
+  hit.trim(4);
+  EXPECT_EQ(hit.float_buffers(1).first.data<mx::float16_t>(), stored.float_buffers(1).first.data<mx::float16_t>());
+  hit.own_buffers();
+  for (int l = 0; l < kLayers; ++l)
+    for (auto buffer : {hit.float_buffers(l).first, hit.float_buffers(l).second}) {
+      ASSERT_NE(buffer.data<mx::float16_t>(), stored.float_buffers(l).first.data<mx::float16_t>());
+      // What a decoder does: its next position written straight into the storage.
+      buffer.data<mx::float16_t>()[6 * kDim] = mx::float16_t(-1.0f);
+    }
+  hit.advance(1);
+  EXPECT_EQ(at(stored.float_buffers(0).first, 6), 6.0f);  // the entry keeps its positions
+  EXPECT_EQ(at(hit.float_buffers(1).first, 5), 1005.0f);  // the copy keeps the valid ones
+  EXPECT_EQ(hit.offset(), 7);
+  // A cache that shares nothing keeps its storage.
+  const auto* before = stored.float_buffers(0).first.data<mx::float16_t>();
+  hit = m::KVCache(kLayers, 0, m::KVCache::kDefaultGroupSize, mx::float16, kStep);
+  stored.own_buffers();
+  EXPECT_EQ(stored.float_buffers(0).first.data<mx::float16_t>(), before);
+}
+
 TEST(KVCacheExternalWrites, QuantizedCachesHaveNoFloatBuffers) {
   m::KVCache cache(kLayers, 8, 8, std::nullopt, kStep);
   cache.update(0, mx::astype(positions(0, 0, 4), mx::float32), mx::astype(positions(0, 0, 4), mx::float32));
