@@ -12,6 +12,25 @@ namespace {
 
 using Result = int;  // CUresult, nvrtcResult: 0 is success
 
+// cuda.h's CUlaunchAttribute and CUlaunchConfig, for cuLaunchKernelEx (CUDA 12.0 and later).
+struct LaunchAttribute {
+  int id;  // CUlaunchAttributeID
+  char pad[4];
+  union {
+    char bytes[64];
+    int value;
+    long long align;
+  } value;
+};
+static_assert(sizeof(LaunchAttribute) == 72);
+struct LaunchConfig {
+  unsigned grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_bytes;
+  void* stream;
+  LaunchAttribute* attrs;
+  unsigned num_attrs;
+};
+constexpr int kProgrammaticStreamSerialization = 6;  // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+
 }  // namespace
 
 struct CudaDriver::Api {
@@ -40,6 +59,7 @@ struct CudaDriver::Api {
   Result (*cuMemcpyHtoDAsync)(DevicePtr, const void*, std::size_t, void*);
   Result (*cuLaunchKernel)(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void*,
                            void**, void**);
+  Result (*cuLaunchKernelEx)(const LaunchConfig*, void*, void**, void**);  // optional (CUDA 12.0)
   // NVRTC.
   Result (*nvrtcCreateProgram)(void**, const char*, const char*, int, const char* const*, const char* const*);
   Result (*nvrtcDestroyProgram)(void**);
@@ -88,7 +108,9 @@ struct CudaDriver::Api {
     get(nvrtcGetCUBINSize, "nvrtcGetCUBINSize");
     get(nvrtcGetCUBIN, "nvrtcGetCUBIN");
     get(nvrtcGetErrorString, "nvrtcGetErrorString");
-    return all;
+    const bool required = all;
+    get(cuLaunchKernelEx, "cuLaunchKernelEx");
+    return required;
   }
 
   void check(Result r, const char* what) const {
@@ -196,9 +218,20 @@ void CudaDriver::copy_to_host_async(void* dst, DevicePtr src, std::size_t bytes,
 void CudaDriver::copy_to_device_async(DevicePtr dst, const void* src, std::size_t bytes, Stream s) {
   api_->check(api_->cuMemcpyHtoDAsync(dst, src, bytes, s), "cuMemcpyHtoDAsync");
 }
-void CudaDriver::launch(Function f, unsigned grid_x, unsigned grid_y, unsigned block_x, void** params, Stream s) {
+void CudaDriver::launch(Function f, unsigned grid_x, unsigned grid_y, unsigned block_x, void** params, Stream s,
+                        bool overlap_previous) {
+  if (overlap_previous && overlaps_launches()) {
+    LaunchAttribute attr{};
+    attr.id = kProgrammaticStreamSerialization;
+    attr.value.value = 1;
+    const LaunchConfig config{grid_x, grid_y, 1, block_x, 1, 1, 0, s, &attr, 1};
+    api_->check(api_->cuLaunchKernelEx(&config, f, params, nullptr), "cuLaunchKernelEx");
+    return;
+  }
   api_->check(api_->cuLaunchKernel(f, grid_x, grid_y, 1, block_x, 1, 1, 0, s, params, nullptr), "cuLaunchKernel");
 }
+
+bool CudaDriver::overlaps_launches() const { return cc_ >= 90 && api_->cuLaunchKernelEx != nullptr; }
 
 Module::~Module() {
   if (module_) api_->cuModuleUnload(module_);

@@ -44,8 +44,16 @@ class CudaDriver {
   void synchronize(Stream s);
   void copy_to_host_async(void* dst, DevicePtr src, std::size_t bytes, Stream s);
   void copy_to_device_async(DevicePtr dst, const void* src, std::size_t bytes, Stream s);
-  // params: pointers to each argument, in order (cuLaunchKernel's kernelParams).
-  void launch(Function f, unsigned grid_x, unsigned grid_y, unsigned block_x, void** params, Stream s);
+  // params: pointers to each argument, in order (cuLaunchKernel's kernelParams). With
+  // overlap_previous (where overlaps_launches()), the kernel may start before the previous one in
+  // the stream ends (programmatic dependent launch): it must wait for it in its code (PTX
+  // griddepcontrol.wait, kernels/cuda_gemv_source.h's wait_previous) before reading what that
+  // one wrote and before writing anything.
+  void launch(Function f, unsigned grid_x, unsigned grid_y, unsigned block_x, void** params, Stream s,
+              bool overlap_previous = false);
+  // Programmatic dependent launch: compute capability 9.0 or later and a driver with
+  // cuLaunchKernelEx.
+  bool overlaps_launches() const;
   // Makes the device's primary context (the one MLX's runtime uses) current on this thread.
   void make_current();
   int compute_capability() const { return cc_; }

@@ -27,6 +27,21 @@ __device__ __forceinline__ u32 hmul2(u32 a, u32 b) { u32 d; asm("mul.rn.f16x2 %0
 __device__ __forceinline__ u32 hsub2(u32 a, u32 b) { u32 d; asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b)); return d; }
 __device__ __forceinline__ float h2sum(u32 v) { return h2f((h16)(v & 0xffffu)) + h2f((h16)(v >> 16)); }
 __device__ __forceinline__ u32 pack2(float lo, float hi) { return (u32)f2h(lo) | ((u32)f2h(hi) << 16); }
+// Programmatic dependent launch (sm_90 on, CudaDriver::launch's overlap_previous): a kernel may
+// start while the previous one in its stream still runs. let_next_start() lets the next kernel's
+// blocks be scheduled; wait_previous() blocks until the previous kernel has ended and its writes
+// are visible: before reading anything it wrote and before any write. Work that reads only what
+// no kernel writes (weights) goes before it. Both are no-ops for a normal launch.
+__device__ __forceinline__ void let_next_start() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+__device__ __forceinline__ void wait_previous() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -51,7 +66,8 @@ __device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
 
 // y = dequantize(w) · x (+ y when RESID), one warp a row (R rows a warp), 8 warps a block.
 // Each lane loads its rows' 16-byte chunks c = lane + 32i before anything else, so the loads are
-// in flight while the block stages x in shared memory (with sums per 32 weights for the biases).
+// in flight while the block stages x in shared memory (with sums per 32 weights for the biases),
+// and, launched to overlap, while the previous kernel finishes.
 template <int K, int R, bool SWIGLU, bool RESID>
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
                                      const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y) {
@@ -71,6 +87,9 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
       bz[r][i] = biases[(size_t)(row0 + r) * (K / 64) + (c >> 1)];
     }
   }
+  // The weights' loads are in flight; x (and y) come from the previous kernel.
+  let_next_start();
+  wait_previous();
   __shared__ uint4 xs[4][K / 32];
   __shared__ float xsum[K / 32];
   for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {

@@ -79,6 +79,8 @@ std::unique_ptr<CudaDecoder> CudaDecoder::create(const Phi3Model& model) {
 
 CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model_(model), driver_(driver) {
   const auto& c = model.config_;
+  const char* overlap = std::getenv("PENSIEVE_CUDA_OVERLAP");  // "0": plain launches, for comparisons
+  overlap_ = driver.overlaps_launches() && !(overlap && std::string_view(overlap) == "0");
   driver_.make_current();
   mx::synchronize();  // the weights are MLX's: written before any of our kernels reads them
   // One kernel per distinct GEMV shape.
@@ -201,12 +203,12 @@ void CudaDecoder::gemv(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
   void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
                     const_cast<cu::DevicePtr*>(&l.biases), &y};
   const int rows_per_block = 8 * kernels::gemv_rows_per_warp(l.out);
-  driver_.launch(l.fn, static_cast<unsigned>(l.out / rows_per_block), 1, kernels::kGemvThreads, params, stream_);
+  driver_.launch(l.fn, static_cast<unsigned>(l.out / rows_per_block), 1, kernels::kGemvThreads, params, stream_, overlap_);
 }
 
 void CudaDecoder::norm(cu::DevicePtr x, cu::DevicePtr weight, cu::DevicePtr out) {
   void* params[] = {&x, &weight, &out, &eps_};
-  driver_.launch(norm_fn_, 1, 1, ck::kNormThreads, params, stream_);
+  driver_.launch(norm_fn_, 1, 1, ck::kNormThreads, params, stream_, overlap_);
 }
 
 void CudaDecoder::step(int32_t token) {
@@ -233,7 +235,7 @@ void CudaDecoder::step(int32_t token) {
 
   {
     void* params[] = {&token_, &token, &embed_.w, &embed_.scales, &embed_.biases, &h_, &vocab_};
-    driver_.launch(embed_fn_, 1, 1, ck::kEmbedThreads, params, stream_);
+    driver_.launch(embed_fn_, 1, 1, ck::kEmbedThreads, params, stream_, overlap_);
   }
   const unsigned rope_blocks = static_cast<unsigned>(c.num_attention_heads + 2 * c.num_key_value_heads);
   const unsigned rope_threads = static_cast<unsigned>(round_up(c.head_dim / 2, 32));
@@ -242,17 +244,17 @@ void CudaDecoder::step(int32_t token) {
     gemv(l.qkv, xn_, qkv_);
     {
       void* params[] = {&qkv_, &q_, &l.keys, &l.values, &inv_freq, &pos, &cap, &position_scale, &factor};
-      driver_.launch(rope_fn_, rope_blocks, 1, rope_threads, params, stream_);
+      driver_.launch(rope_fn_, rope_blocks, 1, rope_threads, params, stream_, overlap_);
     }
     {
       void* params[] = {&q_, &l.keys, &l.values, &part_, &cap, &len, &len_per, &scale_};
       driver_.launch(partial_fn_, static_cast<unsigned>(c.num_attention_heads), static_cast<unsigned>(chunks),
-                     ck::kAttnThreads, params, stream_);
+                     ck::kAttnThreads, params, stream_, overlap_);
     }
     {
       void* params[] = {&part_, &attn_, &chunks};
       driver_.launch(reduce_fn_, static_cast<unsigned>(c.num_attention_heads), 1,
-                     static_cast<unsigned>(round_up(c.head_dim, 32)), params, stream_);
+                     static_cast<unsigned>(round_up(c.head_dim, 32)), params, stream_, overlap_);
     }
     gemv(l.o, attn_, h_);  // h += o · attn
     norm(h_, l.post_norm, xn_);
@@ -263,7 +265,7 @@ void CudaDecoder::step(int32_t token) {
   gemv(lm_head_, xn_, logits_);
   {
     void* params[] = {&logits_, &vocab_, &token_};
-    driver_.launch(argmax_fn_, 1, 1, ck::kArgmaxThreads, params, stream_);
+    driver_.launch(argmax_fn_, 1, 1, ck::kArgmaxThreads, params, stream_, overlap_);
   }
   // The step's token to the host, ordered before the next step's argmax overwrites it.
   const int slot = next_slot_;

@@ -87,6 +87,10 @@ class CudaDecoder {
   int capacity_ = 0;
   float eps_ = 0, scale_ = 0;
   int vocab_ = 0;
+  // Each kernel launched to overlap the previous one's end (every kernel of the step waits for
+  // its predecessor in its code, after loading the weights it needs): the gaps between ~290
+  // launches a step are most of what the step spends beyond reading the weights.
+  bool overlap_ = false;
 };
 
 }  // namespace pensieve::model

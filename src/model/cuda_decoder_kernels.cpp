@@ -6,7 +6,8 @@ namespace pensieve::model::cuda_kernels {
 
 namespace {
 
-// The decoder's own kernels (the GEMV comes from kernels/cuda_gemv_source.h).
+// The decoder's own kernels (the GEMV comes from kernels/cuda_gemv_source.h). Each begins with
+// let_next_start() and wait_previous(): CudaDecoder launches them to overlap their predecessor.
 constexpr const char* kKernels = R"(
 #define NEG_INF __int_as_float(0xff800000)
 // Every thread gets the block's sum; scratch holds one float a warp.
@@ -22,6 +23,8 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 // Row `token` (from the device when token_host < 0) of the 4-bit embedding, dequantized.
 extern "C" __global__ void embed(const int* token_dev, int token_host, const u32* w, const h16* scales,
                                  const h16* biases, h16* out, int vocab) {
+  let_next_start();
+  wait_previous();
   int tok = token_host >= 0 ? token_host : token_dev[0];
   if (tok < 0 || tok >= vocab) tok = 0;
   const u32* row = w + (size_t)tok * (HIDDEN / 8);
@@ -36,6 +39,8 @@ extern "C" __global__ void embed(const int* token_dev, int token_host, const u32
 
 // out = weight · half(x · rsqrt(mean(x²) + eps)), one block (MLX's rms_norm rounding).
 extern "C" __global__ void rms_norm(const h16* x, const h16* weight, h16* out, float eps) {
+  let_next_start();
+  wait_previous();
   __shared__ float scratch[32];
   float squares = 0.0f;
   for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x) {
@@ -53,6 +58,8 @@ extern "C" __global__ void rms_norm(const h16* x, const h16* weight, h16* out, f
 // first (1 where folded into the attention scale).
 extern "C" __global__ void rope_kv(const h16* qkv, h16* q_out, h16* kcache, h16* vcache, const float* inv_freq,
                                    int pos, int cap, float position_scale, float factor) {
+  let_next_start();
+  wait_previous();
   const int b = blockIdx.x, i = threadIdx.x;
   constexpr int HALF = HEAD_DIM / 2;
   if (i >= HALF) return;
@@ -94,6 +101,8 @@ __device__ __forceinline__ void load_rows(const h16* base, int j0, int stop, int
 // head, HEAD_DIM + 2 floats each). Four warps a block, four keys a turn a warp, loads first.
 extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h16* vcache, float* part, int cap,
                                         int len, int len_per, float scale) {
+  let_next_start();
+  wait_previous();
   constexpr int E = HEAD_DIM / 32;
   constexpr int U = 4;
   constexpr int WARPS = 4;
@@ -170,6 +179,8 @@ extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h
 
 // Combines a head's chunks: one block a head, a thread a dimension.
 extern "C" __global__ void attn_reduce(const float* part, h16* out, int chunks) {
+  let_next_start();
+  wait_previous();
   const int h = blockIdx.x, d = threadIdx.x;
   if (d >= HEAD_DIM) return;
   const float* base = part + (size_t)h * MAX_CHUNKS * (HEAD_DIM + 2);
@@ -187,6 +198,8 @@ extern "C" __global__ void attn_reduce(const float* part, h16* out, int chunks) 
 
 // The first index of the largest logit (as MLX's argmax), one block.
 extern "C" __global__ void argmax(const h16* logits, int vocab, int* token) {
+  let_next_start();
+  wait_previous();
   float best = NEG_INF;
   int index = 0x7fffffff;
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
