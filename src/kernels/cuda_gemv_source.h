@@ -4,10 +4,12 @@
 // are 16-bit integers and their arithmetic is inline PTX, so NVRTC needs no CUDA toolkit headers.
 //
 // Defines h16 and u32, h2f/f2h/round_h, half2 hfma2/hmul2/hsub2/h2sum/pack2, warp_sum, and
-//   template <int K, int R, bool SWIGLU, bool RESID> __device__ void
-//   gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y);
+//   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false> __device__ void
+//   gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y,
+//        const h16* norm_w = nullptr, float eps = 0);
 // for a block of 256 threads: rows (blockIdx.x·8 + warp)·R … +R−1 of y = dequantize(w)·x, x 16-byte
-// aligned; SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; RESID adds into y.
+// aligned; SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; RESID adds into y; NORM
+// uses rms_norm(x) · norm_w instead of x (each block normalizes x itself: no separate kernel).
 namespace pensieve::kernels {
 
 // The block the template assumes, and how many rows its warps take: two a warp where the matrix
@@ -68,9 +70,10 @@ __device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
 // Each lane loads its rows' 16-byte chunks c = lane + 32i before anything else, so the loads are
 // in flight while the block stages x in shared memory (with sums per 32 weights for the biases),
 // and, launched to overlap, while the previous kernel finishes.
-template <int K, int R, bool SWIGLU, bool RESID>
+template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false>
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
-                                     const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y) {
+                                     const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
+                                     const h16* __restrict__ norm_w = nullptr, float eps = 0.0f) {
   constexpr int CH = K / 1024;
   constexpr int WARPS = 8;
   const int lane = threadIdx.x & 31;
@@ -92,6 +95,22 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   wait_previous();
   __shared__ uint4 xs[4][K / 32];
   __shared__ float xsum[K / 32];
+  float norm_scale = 1.0f;
+  if (NORM) {  // as the rms_norm kernel: rsqrt(mean(x²) + eps), then weight · half(x · scale)
+    __shared__ float part[WARPS];
+    float squares = 0.0f;
+    for (int i = threadIdx.x; i < K; i += WARPS * 32) {
+      const float v = h2f(x[i]);
+      squares += v * v;
+    }
+    squares = warp_sum(squares);
+    if (lane == 0) part[threadIdx.x >> 5] = squares;
+    __syncthreads();
+    float total = 0.0f;
+#pragma unroll
+    for (int i = 0; i < WARPS; ++i) total += part[i];
+    norm_scale = rsqrtf(total / K + eps);
+  }
   for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {
     float v[8];
     if (SWIGLU) {
@@ -108,6 +127,10 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
       for (int k = 0; k < 4; ++k) {
         v[2 * k] = h2f((h16)(parts[k] & 0xffffu));
         v[2 * k + 1] = h2f((h16)(parts[k] >> 16));
+      }
+      if (NORM) {
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = round_h(h2f(norm_w[8 * word + k]) * round_h(v[k] * norm_scale));
       }
     }
     uint4 paired;

@@ -85,44 +85,43 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   mx::synchronize();  // the weights are MLX's: written before any of our kernels reads them
   // One kernel per distinct GEMV shape.
   std::vector<ck::Gemv> gemvs;
-  auto variant = [&](const kernels::LinearWeight& w, bool swiglu, bool residual) {
-    ck::Gemv g{w.in_features(), kernels::gemv_rows_per_warp(w.out_features()), swiglu, residual};
+  auto variant = [&](const kernels::LinearWeight& w, bool swiglu, bool residual, bool norm) {
+    ck::Gemv g{w.in_features(), kernels::gemv_rows_per_warp(w.out_features()), swiglu, residual, norm};
     if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == g.name(); }))
       gemvs.push_back(g);
     return g.name();
   };
   std::vector<std::pair<LinearPtrs*, std::string>> wanted;
-  auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool swiglu, bool residual) {
+  // norm: the RMS norm weight applied to the input (0: none).
+  auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool swiglu, bool residual,
+                    cu::DevicePtr norm = 0) {
     p.w = device_ptr(w.weight);
+    p.norm = norm;
     p.scales = device_ptr(*w.scales);
     p.biases = device_ptr(*w.biases);
     p.out = w.out_features();
     p.in = w.in_features();
-    wanted.emplace_back(&p, variant(w, swiglu, residual));
+    wanted.emplace_back(&p, variant(w, swiglu, residual, norm != 0));
   };
   layers_.resize(model.layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = model.layers_[i];
     auto& p = layers_[i];
-    p.input_norm = device_ptr(l.input_norm);
-    p.post_norm = device_ptr(l.post_attention_norm);
-    linear(l.qkv, p.qkv, false, false);
+    linear(l.qkv, p.qkv, false, false, device_ptr(l.input_norm));
     linear(l.o, p.o, false, true);
-    linear(l.gate_up, p.gate_up, false, false);
+    linear(l.gate_up, p.gate_up, false, false, device_ptr(l.post_attention_norm));
     linear(l.down, p.down, true, true);
   }
   embed_.w = device_ptr(model.embed_->weight);
   embed_.scales = device_ptr(*model.embed_->scales);
   embed_.biases = device_ptr(*model.embed_->biases);
-  linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, false);
-  final_norm_ = device_ptr(*model.final_norm_);
+  linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, false, device_ptr(*model.final_norm_));
 
   ck::Dims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, kMaxChunks};
-  std::vector<std::string> names{"embed", "rms_norm", "rope_kv", "attn_partial", "attn_reduce", "argmax"};
+  std::vector<std::string> names{"embed", "rope_kv", "attn_partial", "attn_reduce", "argmax"};
   for (const auto& g : gemvs) names.push_back(g.name());
   module_ = driver_.compile(ck::source(dims, gemvs), names);
   embed_fn_ = module_->function("embed");
-  norm_fn_ = module_->function("rms_norm");
   rope_fn_ = module_->function("rope_kv");
   partial_fn_ = module_->function("attn_partial");
   reduce_fn_ = module_->function("attn_reduce");
@@ -136,7 +135,6 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   const int qkv_width = q_width + 2 * c.num_key_value_heads * c.head_dim;
   auto halves = [](std::size_t n) { return n * 2; };
   h_ = driver_.alloc(halves(c.hidden_size));
-  xn_ = driver_.alloc(halves(c.hidden_size));
   qkv_ = driver_.alloc(halves(qkv_width));
   q_ = driver_.alloc(halves(q_width));
   attn_ = driver_.alloc(halves(q_width));
@@ -167,7 +165,7 @@ CudaDecoder::~CudaDecoder() {
     if (stream_) driver_.synchronize(stream_);
   } catch (...) {
   }
-  for (auto p : {h_, xn_, qkv_, q_, attn_, gu_, logits_, token_, part_}) driver_.free(p);
+  for (auto p : {h_, qkv_, q_, attn_, gu_, logits_, token_, part_}) driver_.free(p);
   for (auto& [spec, p] : inv_freqs_) driver_.free(p);
   for (auto e : events_) driver_.destroy_event(e);
   driver_.free_host(host_tokens_);
@@ -201,14 +199,9 @@ void CudaDecoder::refresh_cache_pointers() {
 
 void CudaDecoder::gemv(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
   void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
-                    const_cast<cu::DevicePtr*>(&l.biases), &y};
+                    const_cast<cu::DevicePtr*>(&l.biases), &y, const_cast<cu::DevicePtr*>(&l.norm), &eps_};
   const int rows_per_block = 8 * kernels::gemv_rows_per_warp(l.out);
   driver_.launch(l.fn, static_cast<unsigned>(l.out / rows_per_block), 1, kernels::kGemvThreads, params, stream_, overlap_);
-}
-
-void CudaDecoder::norm(cu::DevicePtr x, cu::DevicePtr weight, cu::DevicePtr out) {
-  void* params[] = {&x, &weight, &out, &eps_};
-  driver_.launch(norm_fn_, 1, 1, ck::kNormThreads, params, stream_, overlap_);
 }
 
 void CudaDecoder::step(int32_t token) {
@@ -240,8 +233,7 @@ void CudaDecoder::step(int32_t token) {
   const unsigned rope_blocks = static_cast<unsigned>(c.num_attention_heads + 2 * c.num_key_value_heads);
   const unsigned rope_threads = static_cast<unsigned>(round_up(c.head_dim / 2, 32));
   for (auto& l : layers_) {
-    norm(h_, l.input_norm, xn_);
-    gemv(l.qkv, xn_, qkv_);
+    gemv(l.qkv, h_, qkv_);  // qkv = W · rms_norm(h)
     {
       void* params[] = {&qkv_, &q_, &l.keys, &l.values, &inv_freq, &pos, &cap, &position_scale, &factor};
       driver_.launch(rope_fn_, rope_blocks, 1, rope_threads, params, stream_, overlap_);
@@ -257,12 +249,10 @@ void CudaDecoder::step(int32_t token) {
                      static_cast<unsigned>(round_up(c.head_dim, 32)), params, stream_, overlap_);
     }
     gemv(l.o, attn_, h_);  // h += o · attn
-    norm(h_, l.post_norm, xn_);
-    gemv(l.gate_up, xn_, gu_);
+    gemv(l.gate_up, h_, gu_);  // gate_up = W · rms_norm(h)
     gemv(l.down, gu_, h_);  // h += down · silu(gate) · up
   }
-  norm(h_, final_norm_, xn_);
-  gemv(lm_head_, xn_, logits_);
+  gemv(lm_head_, h_, logits_);
   {
     void* params[] = {&logits_, &vocab_, &token_};
     driver_.launch(argmax_fn_, 1, 1, ck::kArgmaxThreads, params, stream_, overlap_);

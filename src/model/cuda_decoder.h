@@ -2,7 +2,7 @@
 // One sequence's decode steps straight on a CUDA GPU, outside MLX's graph. On MLX's CUDA backend
 // a one-token step is bound by the host: building and encoding ~1000 graph nodes (every op and
 // view of 32 layers) takes as long as the GPU's work (bench/gpu/README.md, fourth round). Here a
-// step is ~290 kernel launches of Pensieve's own kernels (model/cuda_decoder_kernels.h) on its
+// step is ~230 kernel launches of Pensieve's own kernels (model/cuda_decoder_kernels.h) on its
 // own stream: the weights and the KV cache stay MLX's arrays (their device memory is read and the
 // cache written in place), prefill stays MLX's, and the decoder continues from the cache MLX
 // filled. Greedy steps chain on the device (the next step reads the argmax the last one wrote),
@@ -52,30 +52,28 @@ class CudaDecoder {
  private:
   struct LinearPtrs {
     kernels::cuda::DevicePtr w = 0, scales = 0, biases = 0;
+    kernels::cuda::DevicePtr norm = 0;  // RMS norm weight the kernel applies to x first, or 0
     int out = 0, in = 0;
     kernels::cuda::Function fn = nullptr;
   };
   struct LayerPtrs {
-    kernels::cuda::DevicePtr input_norm = 0, post_norm = 0;
     LinearPtrs qkv, o, gate_up, down;
     kernels::cuda::DevicePtr keys = 0, values = 0;
   };
   explicit CudaDecoder(const Phi3Model& model, kernels::cuda::CudaDriver& driver);
   void refresh_cache_pointers();
   void gemv(const LinearPtrs& l, kernels::cuda::DevicePtr x, kernels::cuda::DevicePtr y);
-  void norm(kernels::cuda::DevicePtr x, kernels::cuda::DevicePtr weight, kernels::cuda::DevicePtr out);
 
   const Phi3Model& model_;
   kernels::cuda::CudaDriver& driver_;
   std::unique_ptr<kernels::cuda::Module> module_;
   kernels::cuda::Stream stream_ = nullptr;
-  kernels::cuda::Function embed_fn_ = nullptr, norm_fn_ = nullptr, rope_fn_ = nullptr, partial_fn_ = nullptr,
+  kernels::cuda::Function embed_fn_ = nullptr, rope_fn_ = nullptr, partial_fn_ = nullptr,
                           reduce_fn_ = nullptr, argmax_fn_ = nullptr;
   std::vector<LayerPtrs> layers_;
   LinearPtrs embed_, lm_head_;
-  kernels::cuda::DevicePtr final_norm_ = 0;
-  // Scratch: residual, normed, qkv, rotated q, attention output, gate_up, logits, token, partials.
-  kernels::cuda::DevicePtr h_ = 0, xn_ = 0, qkv_ = 0, q_ = 0, attn_ = 0, gu_ = 0, logits_ = 0, token_ = 0, part_ = 0;
+  // Scratch: residual, qkv, rotated q, attention output, gate_up, logits, token, partials.
+  kernels::cuda::DevicePtr h_ = 0, qkv_ = 0, q_ = 0, attn_ = 0, gu_ = 0, logits_ = 0, token_ = 0, part_ = 0;
   // RoPE inverse frequencies for each spec the model may use (short and long LongRoPE factors).
   std::vector<std::pair<const void*, kernels::cuda::DevicePtr>> inv_freqs_;
   std::vector<kernels::cuda::Event> events_;
@@ -88,7 +86,7 @@ class CudaDecoder {
   float eps_ = 0, scale_ = 0;
   int vocab_ = 0;
   // Each kernel launched to overlap the previous one's end (every kernel of the step waits for
-  // its predecessor in its code, after loading the weights it needs): the gaps between ~290
+  // its predecessor in its code, after loading the weights it needs): the gaps between ~230
   // launches a step are most of what the step spends beyond reading the weights.
   bool overlap_ = false;
 };

@@ -10,16 +10,6 @@ namespace {
 // let_next_start() and wait_previous(): CudaDecoder launches them to overlap their predecessor.
 constexpr const char* kKernels = R"(
 #define NEG_INF __int_as_float(0xff800000)
-// Every thread gets the block's sum; scratch holds one float a warp.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
-  v = warp_sum(v);
-  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
-  __syncthreads();
-  float t = 0.0f;
-  for (int i = 0; i < (int)(blockDim.x >> 5); ++i) t += scratch[i];
-  __syncthreads();
-  return t;
-}
 // Row `token` (from the device when token_host < 0) of the 4-bit embedding, dequantized.
 extern "C" __global__ void embed(const int* token_dev, int token_host, const u32* w, const h16* scales,
                                  const h16* biases, h16* out, int vocab) {
@@ -35,21 +25,6 @@ extern "C" __global__ void embed(const int* token_dev, int token_host, const u32
 #pragma unroll
     for (int k = 0; k < 8; ++k) out[8 * word + k] = f2h(sc * (float)((q >> (4 * k)) & 15u) + bi);
   }
-}
-
-// out = weight · half(x · rsqrt(mean(x²) + eps)), one block (MLX's rms_norm rounding).
-extern "C" __global__ void rms_norm(const h16* x, const h16* weight, h16* out, float eps) {
-  let_next_start();
-  wait_previous();
-  __shared__ float scratch[32];
-  float squares = 0.0f;
-  for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x) {
-    const float v = h2f(x[i]);
-    squares += v * v;
-  }
-  const float scale = rsqrtf(block_sum(squares, scratch) / HIDDEN + eps);
-  for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x)
-    out[i] = f2h(h2f(weight[i]) * round_h(h2f(x[i]) * scale));
 }
 
 // RoPE on q's and k's heads at `pos` (non-traditional: pair i with i + HEAD_DIM/2), k written
@@ -240,7 +215,7 @@ extern "C" __global__ void argmax(const h16* logits, int vocab, int* token) {
 
 std::string Gemv::name() const {
   return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (swiglu ? "_swiglu" : "") +
-         (residual ? "_residual" : "");
+         (residual ? "_residual" : "") + (norm ? "_norm" : "");
 }
 
 std::string source(const Dims& dims, const std::vector<Gemv>& gemvs) {
@@ -250,10 +225,10 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs) {
   s += kernels::kCudaGemvSource;
   s += kKernels;
   for (const auto& g : gemvs) {
-    s += "extern \"C\" __global__ void " + g.name() +
-         "(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y) {\n  gemv<" +
-         std::to_string(g.K) + ", " + std::to_string(g.R) + ", " + (g.swiglu ? "true" : "false") + ", " +
-         (g.residual ? "true" : "false") + ">(x, w, scales, biases, y);\n}\n";
+    s += "extern \"C\" __global__ void " + g.name() + "(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y" +
+         (g.norm ? ", const h16* norm_w, float eps" : "") + ") {\n  gemv<" + std::to_string(g.K) + ", " +
+         std::to_string(g.R) + ", " + (g.swiglu ? "true" : "false") + ", " + (g.residual ? "true" : "false") + ", " +
+         (g.norm ? "true" : "false") + ">(x, w, scales, biases, y" + (g.norm ? ", norm_w, eps" : "") + ");\n}\n";
   }
   return s;
 }

@@ -16,19 +16,19 @@ struct Dims {
 };
 
 // A 4-bit group-64 GEMV variant: in features K, rows per warp R (N must be a multiple of 8·R),
-// SwiGLU computed from [gate, up] while staging x, residual added to (and written over) y.
+// SwiGLU computed from [gate, up] while staging x, residual added to (and written over) y, x
+// RMS-normalized (with a weight and eps as two more arguments) while staging.
 struct Gemv {
   int K = 0, R = 1;
-  bool swiglu = false, residual = false;
+  bool swiglu = false, residual = false, norm = false;
   std::string name() const;
 };
 
-// Kernels: embed, rms_norm, rope_kv, attn_partial, attn_reduce, argmax and each Gemv::name().
+// Kernels: embed, rope_kv, attn_partial, attn_reduce, argmax and each Gemv::name().
 std::string source(const Dims& dims, const std::vector<Gemv>& gemvs);
 
 // Threads a block for each kernel (the launcher and the source agree on these; the GEMV's in
 // kernels/cuda_gemv_source.h).
-inline constexpr int kNormThreads = 1024;
 inline constexpr int kAttnThreads = 128;
 inline constexpr int kArgmaxThreads = 1024;
 inline constexpr int kEmbedThreads = 128;
