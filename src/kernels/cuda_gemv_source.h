@@ -4,12 +4,15 @@
 // are 16-bit integers and their arithmetic is inline PTX, so NVRTC needs no CUDA toolkit headers.
 //
 // Defines h16 and u32, h2f/f2h/round_h, half2 hfma2/hmul2/hsub2/h2sum/pack2, warp_sum, and
-//   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false> __device__ void
-//   gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y,
-//        const h16* norm_w = nullptr, float eps = 0);
+//   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false>
+//   __device__ void gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y,
+//                        const h16* norm_w = nullptr, float eps = 0);
 // for a block of 256 threads: rows (blockIdx.x·8 + warp)·R … +R−1 of y = dequantize(w)·x, x 16-byte
 // aligned; SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; RESID adds into y; NORM
 // uses rms_norm(x) · norm_w instead of x (each block normalizes x itself: no separate kernel).
+// GATED (R = 2, for a [gate; up] matrix of 2·M rows on a grid of M / 8 blocks): the warp's rows
+// are i and M + i, and y[i] = silu(gate_i) · up_i, so the next GEMV reads M values ready-made
+// instead of every one of its blocks computing the SwiGLU of all of them.
 namespace pensieve::kernels {
 
 // The block the template assumes, and how many rows its warps take: two a warp where the matrix
@@ -70,14 +73,16 @@ __device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
 // Each lane loads its rows' 16-byte chunks c = lane + 32i before anything else, so the loads are
 // in flight while the block stages x in shared memory (with sums per 32 weights for the biases),
 // and, launched to overlap, while the previous kernel finishes.
-template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false>
+template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false>
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
                                      const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
                                      const h16* __restrict__ norm_w = nullptr, float eps = 0.0f) {
   constexpr int CH = K / 1024;
   constexpr int WARPS = 8;
   const int lane = threadIdx.x & 31;
-  const int row0 = (blockIdx.x * WARPS + (threadIdx.x >> 5)) * R;
+  static_assert(!GATED || R == 2, "a gated GEMV takes a gate row and an up row a warp");
+  const int row0 = (blockIdx.x * WARPS + (threadIdx.x >> 5)) * (GATED ? 1 : R);
+  const int row_step = GATED ? (int)gridDim.x * WARPS : 1;  // between a warp's rows
   uint4 q[R][CH];
   h16 s[R][CH], bz[R][CH];
 #pragma unroll
@@ -85,9 +90,10 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
 #pragma unroll
     for (int i = 0; i < CH; ++i) {
       const int c = lane + 32 * i;
-      q[r][i] = __ldcs(w + (size_t)(row0 + r) * (K / 32) + c);
-      s[r][i] = scales[(size_t)(row0 + r) * (K / 64) + (c >> 1)];
-      bz[r][i] = biases[(size_t)(row0 + r) * (K / 64) + (c >> 1)];
+      const size_t row = (size_t)(row0 + r * row_step);
+      q[r][i] = __ldcs(w + row * (K / 32) + c);
+      s[r][i] = scales[row * (K / 64) + (c >> 1)];
+      bz[r][i] = biases[row * (K / 64) + (c >> 1)];
     }
   }
   // The weights' loads are in flight; x (and y) come from the previous kernel.
@@ -164,7 +170,12 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   }
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
-  if (lane < R) {
+  if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
+    if (lane == 0) {
+      const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
+      y[row0] = f2h(round_h(g / (1.0f + __expf(-g))) * u);
+    }
+  } else if (lane < R) {
     float mine = acc[0];
 #pragma unroll
     for (int r = 1; r < R; ++r)

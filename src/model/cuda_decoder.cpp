@@ -85,37 +85,42 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   mx::synchronize();  // the weights are MLX's: written before any of our kernels reads them
   // One kernel per distinct GEMV shape.
   std::vector<ck::Gemv> gemvs;
-  auto variant = [&](const kernels::LinearWeight& w, bool swiglu, bool residual, bool norm) {
-    ck::Gemv g{w.in_features(), kernels::gemv_rows_per_warp(w.out_features()), swiglu, residual, norm};
+  auto variant = [&](const kernels::LinearWeight& w, bool residual, bool norm, bool gated) {
+    const int rows = gated ? 2 : kernels::gemv_rows_per_warp(w.out_features());
+    ck::Gemv g{w.in_features(), rows, false, residual, norm, gated};
     if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == g.name(); }))
       gemvs.push_back(g);
     return g.name();
   };
   std::vector<std::pair<LinearPtrs*, std::string>> wanted;
-  // norm: the RMS norm weight applied to the input (0: none).
-  auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool swiglu, bool residual,
-                    cu::DevicePtr norm = 0) {
+  // residual: y += W·x; norm: the RMS norm weight applied to x first (0: none); gated: [gate; up]
+  // rows, y = silu(gate) · up.
+  auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool residual, cu::DevicePtr norm = 0,
+                    bool gated = false) {
+    if (gated && w.out_features() % 16 != 0) throw Error("CUDA decoder: gate_up rows not a multiple of 16");
+    const int rows_per_block = 8 * (gated ? 1 : kernels::gemv_rows_per_warp(w.out_features()));
+    p.blocks = static_cast<unsigned>((gated ? w.out_features() / 2 : w.out_features()) / rows_per_block);
     p.w = device_ptr(w.weight);
     p.norm = norm;
     p.scales = device_ptr(*w.scales);
     p.biases = device_ptr(*w.biases);
     p.out = w.out_features();
     p.in = w.in_features();
-    wanted.emplace_back(&p, variant(w, swiglu, residual, norm != 0));
+    wanted.emplace_back(&p, variant(w, residual, norm != 0, gated));
   };
   layers_.resize(model.layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = model.layers_[i];
     auto& p = layers_[i];
-    linear(l.qkv, p.qkv, false, false, device_ptr(l.input_norm));
-    linear(l.o, p.o, false, true);
-    linear(l.gate_up, p.gate_up, false, false, device_ptr(l.post_attention_norm));
-    linear(l.down, p.down, true, true);
+    linear(l.qkv, p.qkv, false, device_ptr(l.input_norm));
+    linear(l.o, p.o, true);
+    linear(l.gate_up, p.gate_up, false, device_ptr(l.post_attention_norm), /*gated=*/true);
+    linear(l.down, p.down, true);
   }
   embed_.w = device_ptr(model.embed_->weight);
   embed_.scales = device_ptr(*model.embed_->scales);
   embed_.biases = device_ptr(*model.embed_->biases);
-  linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, false, device_ptr(*model.final_norm_));
+  linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, device_ptr(*model.final_norm_));
 
   ck::Dims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, kMaxChunks};
   std::vector<std::string> names{"embed", "rope_kv", "attn_partial", "attn_reduce", "argmax"};
@@ -138,7 +143,7 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   qkv_ = driver_.alloc(halves(qkv_width));
   q_ = driver_.alloc(halves(q_width));
   attn_ = driver_.alloc(halves(q_width));
-  gu_ = driver_.alloc(halves(2 * static_cast<std::size_t>(c.intermediate_size)));
+  gu_ = driver_.alloc(halves(static_cast<std::size_t>(c.intermediate_size)));
   logits_ = driver_.alloc(halves(vocab_));
   token_ = driver_.alloc(sizeof(int32_t));
   part_ = driver_.alloc(sizeof(float) * c.num_attention_heads * kMaxChunks * (c.head_dim + 2));
@@ -200,8 +205,7 @@ void CudaDecoder::refresh_cache_pointers() {
 void CudaDecoder::gemv(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
   void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
                     const_cast<cu::DevicePtr*>(&l.biases), &y, const_cast<cu::DevicePtr*>(&l.norm), &eps_};
-  const int rows_per_block = 8 * kernels::gemv_rows_per_warp(l.out);
-  driver_.launch(l.fn, static_cast<unsigned>(l.out / rows_per_block), 1, kernels::kGemvThreads, params, stream_, overlap_);
+  driver_.launch(l.fn, l.blocks, 1, kernels::kGemvThreads, params, stream_, overlap_);
 }
 
 void CudaDecoder::step(int32_t token) {
@@ -249,8 +253,8 @@ void CudaDecoder::step(int32_t token) {
                      static_cast<unsigned>(round_up(c.head_dim, 32)), params, stream_, overlap_);
     }
     gemv(l.o, attn_, h_);  // h += o · attn
-    gemv(l.gate_up, h_, gu_);  // gate_up = W · rms_norm(h)
-    gemv(l.down, gu_, h_);  // h += down · silu(gate) · up
+    gemv(l.gate_up, h_, gu_);  // gu = silu(gate) · up of W · rms_norm(h)
+    gemv(l.down, gu_, h_);     // h += down · gu
   }
   gemv(lm_head_, h_, logits_);
   {

@@ -53,6 +53,7 @@ class CudaDecoder {
   struct LinearPtrs {
     kernels::cuda::DevicePtr w = 0, scales = 0, biases = 0;
     kernels::cuda::DevicePtr norm = 0;  // RMS norm weight the kernel applies to x first, or 0
+    unsigned blocks = 0;                // the launch's grid
     int out = 0, in = 0;
     kernels::cuda::Function fn = nullptr;
   };
@@ -72,7 +73,7 @@ class CudaDecoder {
                           reduce_fn_ = nullptr, argmax_fn_ = nullptr;
   std::vector<LayerPtrs> layers_;
   LinearPtrs embed_, lm_head_;
-  // Scratch: residual, qkv, rotated q, attention output, gate_up, logits, token, partials.
+  // Scratch: residual, qkv, rotated q, attention output, silu(gate) · up, logits, token, partials.
   kernels::cuda::DevicePtr h_ = 0, qkv_ = 0, q_ = 0, attn_ = 0, gu_ = 0, logits_ = 0, token_ = 0, part_ = 0;
   // RoPE inverse frequencies for each spec the model may use (short and long LongRoPE factors).
   std::vector<std::pair<const void*, kernels::cuda::DevicePtr>> inv_freqs_;
