@@ -60,6 +60,7 @@ struct CudaDriver::Api {
   Result (*cuLaunchKernel)(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void*,
                            void**, void**);
   Result (*cuLaunchKernelEx)(const LaunchConfig*, void*, void**, void**);  // optional (CUDA 12.0)
+  Result (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int*, void*, int, std::size_t);
   // NVRTC.
   Result (*nvrtcCreateProgram)(void**, const char*, const char*, int, const char* const*, const char* const*);
   Result (*nvrtcDestroyProgram)(void**);
@@ -100,6 +101,7 @@ struct CudaDriver::Api {
     get(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
     get(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
     get(cuLaunchKernel, "cuLaunchKernel");
+    get(cuOccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
     get(nvrtcCreateProgram, "nvrtcCreateProgram");
     get(nvrtcDestroyProgram, "nvrtcDestroyProgram");
     get(nvrtcCompileProgram, "nvrtcCompileProgram");
@@ -125,17 +127,19 @@ CudaDriver* CudaDriver::get() {
   static CudaDriver* driver = []() -> CudaDriver* {
     static CudaDriver::Api api;
     if (!api.load() || api.cuInit(0) != 0) return nullptr;
-    int device = 0, major = 0, minor = 0;
+    int device = 0, major = 0, minor = 0, sms = 0;
     if (api.cuDeviceGet(&device, 0) != 0) return nullptr;
     // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / _MINOR
     if (api.cuDeviceGetAttribute(&major, 75, device) != 0 || api.cuDeviceGetAttribute(&minor, 76, device) != 0)
       return nullptr;
+    if (api.cuDeviceGetAttribute(&sms, 16, device) != 0) return nullptr;  // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
     void* context = nullptr;
     if (api.cuDevicePrimaryCtxRetain(&context, device) != 0) return nullptr;
     auto* d = new CudaDriver();  // process lifetime: kernels may run until exit
     d->api_ = &api;
     d->context_ = context;
     d->cc_ = major * 10 + minor;
+    d->sms_ = sms;
     return d;
   }();
   return driver;
@@ -229,6 +233,13 @@ void CudaDriver::launch(Function f, unsigned grid_x, unsigned grid_y, unsigned b
     return;
   }
   api_->check(api_->cuLaunchKernel(f, grid_x, grid_y, 1, block_x, 1, 1, 0, s, params, nullptr), "cuLaunchKernel");
+}
+
+int CudaDriver::resident_blocks(Function f, int threads) const {
+  int blocks = 0;
+  api_->check(api_->cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, f, threads, 0),
+              "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+  return blocks;
 }
 
 bool CudaDriver::overlaps_launches() const { return cc_ >= 90 && api_->cuLaunchKernelEx != nullptr; }

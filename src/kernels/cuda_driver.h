@@ -57,6 +57,9 @@ class CudaDriver {
   // Makes the device's primary context (the one MLX's runtime uses) current on this thread.
   void make_current();
   int compute_capability() const { return cc_; }
+  int multiprocessors() const { return sms_; }
+  // Blocks of `threads` threads of f that fit on one multiprocessor at once.
+  int resident_blocks(Function f, int threads) const;
 
   struct Api;
 
@@ -66,6 +69,7 @@ class CudaDriver {
   const Api* api_ = nullptr;
   void* context_ = nullptr;
   int cc_ = 0;
+  int sms_ = 0;
 };
 
 class Module {

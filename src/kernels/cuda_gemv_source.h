@@ -6,18 +6,19 @@
 // Defines h16 and u32, h2f/f2h/round_h, half2 hfma2/hmul2/hsub2/h2sum/pack2, warp_sum, and
 //   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false>
 //   __device__ void gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y,
-//                        const h16* norm_w = nullptr, float eps = 0);
-// for a block of 256 threads: rows (blockIdx.x·8 + warp)·R … +R−1 of y = dequantize(w)·x, x 16-byte
-// aligned; SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; RESID adds into y; NORM
-// uses rms_norm(x) · norm_w instead of x (each block normalizes x itself: no separate kernel).
-// GATED (R = 2, for a [gate; up] matrix of 2·M rows on a grid of M / 8 blocks): the warp's rows
-// are i and M + i, and y[i] = silu(gate_i) · up_i, so the next GEMV reads M values ready-made
-// instead of every one of its blocks computing the SwiGLU of all of them.
+//                        const h16* norm_w = nullptr, float eps = 0, int groups = 0);
+// for blocks of 256 threads: y = dequantize(w)·x (+ y when RESID), x 16-byte aligned. Row group g
+// is rows (g·8 + warp)·R … +R−1; a block takes groups blockIdx.x, + gridDim.x, … below `groups`
+// (0: one a block, the grid covering them), staging x once. SWIGLU reads x = [gate, up] (2K
+// values) and uses silu(gate)·up; NORM uses rms_norm(x) · norm_w instead of x (each block
+// normalizes x itself: no separate kernel). GATED (R = 2, a [gate; up] matrix of 2·M rows,
+// M = 8·groups): a warp's rows are i and M + i, and y[i] = silu(gate_i) · up_i, so the next GEMV
+// reads M values ready-made instead of each of its blocks computing the SwiGLU of all of them.
 namespace pensieve::kernels {
 
 // The block the template assumes, and how many rows its warps take: two a warp where the matrix
-// has enough rows to fill the GPU (x staged half as often), else one. The launch's grid is
-// out / (8 · rows a warp) blocks; out must be a multiple of 8.
+// has enough rows to fill the GPU (x staged half as often), else one. There are out / (8 · rows a
+// warp) row groups (out a multiple of 8), and at most as many blocks.
 inline constexpr int kGemvThreads = 256;
 inline int gemv_rows_per_warp(int out) { return out >= 8192 && out % 16 == 0 ? 2 : 1; }
 
@@ -73,29 +74,44 @@ __device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
 // Each lane loads its rows' 16-byte chunks c = lane + 32i before anything else, so the loads are
 // in flight while the block stages x in shared memory (with sums per 32 weights for the biases),
 // and, launched to overlap, while the previous kernel finishes.
+// The weights of a row group: its R rows' chunks c = lane + 32i, scales and biases.
+template <int K, int R>
+struct RowWeights {
+  uint4 q[R][K / 1024];
+  h16 s[R][K / 1024], b[R][K / 1024];
+};
+template <int K, int R>
+__device__ __forceinline__ void load_rows(RowWeights<K, R>& rw, const uint4* __restrict__ w, const h16* __restrict__ scales,
+                                          const h16* __restrict__ biases, int row0, int row_step, int lane) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int i = 0; i < K / 1024; ++i) {
+      const int c = lane + 32 * i;
+      const size_t row = (size_t)(row0 + r * row_step);
+      rw.q[r][i] = __ldcs(w + row * (K / 32) + c);
+      rw.s[r][i] = scales[row * (K / 64) + (c >> 1)];
+      rw.b[r][i] = biases[row * (K / 64) + (c >> 1)];
+    }
+  }
+}
+
 template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false>
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
                                      const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
-                                     const h16* __restrict__ norm_w = nullptr, float eps = 0.0f) {
+                                     const h16* __restrict__ norm_w = nullptr, float eps = 0.0f, int groups = 0) {
   constexpr int CH = K / 1024;
   constexpr int WARPS = 8;
   const int lane = threadIdx.x & 31;
   static_assert(!GATED || R == 2, "a gated GEMV takes a gate row and an up row a warp");
-  const int row0 = (blockIdx.x * WARPS + (threadIdx.x >> 5)) * (GATED ? 1 : R);
-  const int row_step = GATED ? (int)gridDim.x * WARPS : 1;  // between a warp's rows
-  uint4 q[R][CH];
-  h16 s[R][CH], bz[R][CH];
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-#pragma unroll
-    for (int i = 0; i < CH; ++i) {
-      const int c = lane + 32 * i;
-      const size_t row = (size_t)(row0 + r * row_step);
-      q[r][i] = __ldcs(w + row * (K / 32) + c);
-      s[r][i] = scales[row * (K / 64) + (c >> 1)];
-      bz[r][i] = biases[row * (K / 64) + (c >> 1)];
-    }
-  }
+  // Row groups (8 warps' rows) g = blockIdx.x, + gridDim.x, … < groups: x is staged once a block,
+  // and the next group's weights load while this one's are used.
+  if (groups <= 0) groups = gridDim.x;
+  const int row_step = GATED ? groups * WARPS : 1;  // between a warp's rows
+  auto first_row = [&](int group) { return (group * WARPS + (int)(threadIdx.x >> 5)) * (GATED ? 1 : R); };
+  int group = blockIdx.x;
+  RowWeights<K, R> cur, next;
+  load_rows(cur, w, scales, biases, first_row(group), row_step, lane);
   // The weights' loads are in flight; x (and y) come from the previous kernel.
   let_next_start();
   wait_previous();
@@ -153,36 +169,42 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
     if ((word & 3) == 0) xsum[word >> 2] = sum;
   }
   __syncthreads();
-  float acc[R];
+  for (; group < groups; group += gridDim.x) {
+    const bool more = group + (int)gridDim.x < groups;
+    if (more) load_rows(next, w, scales, biases, first_row(group + gridDim.x), row_step, lane);
+    const int row0 = first_row(group);
+    float acc[R];
 #pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
 #pragma unroll
-  for (int i = 0; i < CH; ++i) {
-    const int c = lane + 32 * i;
-    const uint4 x0 = xs[0][c], x1 = xs[1][c], x2 = xs[2][c], x3 = xs[3][c];
-    const float total = xsum[c];
+    for (int i = 0; i < CH; ++i) {
+      const int c = lane + 32 * i;
+      const uint4 x0 = xs[0][c], x1 = xs[1][c], x2 = xs[2][c], x3 = xs[3][c];
+      const float total = xsum[c];
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const float dot = word_dot(q[r][i].x, x0) + word_dot(q[r][i].y, x1) + word_dot(q[r][i].z, x2) +
-                        word_dot(q[r][i].w, x3);
-      acc[r] += h2f(s[r][i]) * dot + h2f(bz[r][i]) * total;
+      for (int r = 0; r < R; ++r) {
+        const float dot = word_dot(cur.q[r][i].x, x0) + word_dot(cur.q[r][i].y, x1) + word_dot(cur.q[r][i].z, x2) +
+                          word_dot(cur.q[r][i].w, x3);
+        acc[r] += h2f(cur.s[r][i]) * dot + h2f(cur.b[r][i]) * total;
+      }
     }
-  }
 #pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
-  if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
-    if (lane == 0) {
-      const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
-      y[row0] = f2h(round_h(g / (1.0f + __expf(-g))) * u);
+    for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
+    if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
+      if (lane == 0) {
+        const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
+        y[row0] = f2h(round_h(g / (1.0f + __expf(-g))) * u);
+      }
+    } else if (lane < R) {
+      float mine = acc[0];
+#pragma unroll
+      for (int r = 1; r < R; ++r)
+        if (lane == r) mine = acc[r];
+      const int row = row0 + lane;
+      // As the separate add would: the product rounded to half, then added in half.
+      y[row] = RESID ? f2h(h2f(y[row]) + round_h(mine)) : f2h(mine);
     }
-  } else if (lane < R) {
-    float mine = acc[0];
-#pragma unroll
-    for (int r = 1; r < R; ++r)
-      if (lane == r) mine = acc[r];
-    const int row = row0 + lane;
-    // As the separate add would: the product rounded to half, then added in half.
-    y[row] = RESID ? f2h(h2f(y[row]) + round_h(mine)) : f2h(mine);
+    if (more) cur = next;
   }
 }
 

@@ -99,7 +99,7 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
                     bool gated = false) {
     if (gated && w.out_features() % 16 != 0) throw Error("CUDA decoder: gate_up rows not a multiple of 16");
     const int rows_per_block = 8 * (gated ? 1 : kernels::gemv_rows_per_warp(w.out_features()));
-    p.blocks = static_cast<unsigned>((gated ? w.out_features() / 2 : w.out_features()) / rows_per_block);
+    p.groups = (gated ? w.out_features() / 2 : w.out_features()) / rows_per_block;
     p.w = device_ptr(w.weight);
     p.norm = norm;
     p.scales = device_ptr(*w.scales);
@@ -131,7 +131,14 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   partial_fn_ = module_->function("attn_partial");
   reduce_fn_ = module_->function("attn_reduce");
   argmax_fn_ = module_->function("argmax");
-  for (auto& [p, name] : wanted) p->fn = module_->function(name);
+  for (auto& [p, name] : wanted) {
+    p->fn = module_->function(name);
+    // Every block resident from the start, each taking as equal a share of the row groups as
+    // the count allows (a block stages x once for all of its groups).
+    const int resident = std::max(1, driver_.resident_blocks(p->fn, kernels::kGemvThreads) * driver_.multiprocessors());
+    const int rounds = (p->groups + resident - 1) / resident;
+    p->blocks = static_cast<unsigned>((p->groups + rounds - 1) / rounds);
+  }
 
   vocab_ = lm_head_.out;
   eps_ = c.rms_norm_eps;
@@ -204,7 +211,8 @@ void CudaDecoder::refresh_cache_pointers() {
 
 void CudaDecoder::gemv(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
   void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
-                    const_cast<cu::DevicePtr*>(&l.biases), &y, const_cast<cu::DevicePtr*>(&l.norm), &eps_};
+                    const_cast<cu::DevicePtr*>(&l.biases), &y, const_cast<cu::DevicePtr*>(&l.norm), &eps_,
+                    const_cast<int*>(&l.groups)};
   driver_.launch(l.fn, l.blocks, 1, kernels::kGemvThreads, params, stream_, overlap_);
 }
 

@@ -53,7 +53,8 @@ class CudaDecoder {
   struct LinearPtrs {
     kernels::cuda::DevicePtr w = 0, scales = 0, biases = 0;
     kernels::cuda::DevicePtr norm = 0;  // RMS norm weight the kernel applies to x first, or 0
-    unsigned blocks = 0;                // the launch's grid
+    int groups = 0;                     // row groups of 8 warps' rows
+    unsigned blocks = 0;                // the launch's grid: as many as are resident at once, or fewer
     int out = 0, in = 0;
     kernels::cuda::Function fn = nullptr;
   };

@@ -225,10 +225,11 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs) {
   s += kernels::kCudaGemvSource;
   s += kKernels;
   for (const auto& g : gemvs) {
-    s += "extern \"C\" __global__ void " + g.name() + "(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y" +
-         (g.norm ? ", const h16* norm_w, float eps" : "") + ") {\n  gemv<" + std::to_string(g.K) + ", " +
-         std::to_string(g.R) + ", " + (g.swiglu ? "true" : "false") + ", " + (g.residual ? "true" : "false") + ", " +
-         (g.norm ? "true" : "false") + ", " + (g.gated ? "true" : "false") + ">(x, w, scales, biases, y" + (g.norm ? ", norm_w, eps" : "") + ");\n}\n";
+    s += "extern \"C\" __global__ void " + g.name() +
+         "(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y, const h16* norm_w, float eps, "
+         "int groups) {\n  gemv<" + std::to_string(g.K) + ", " + std::to_string(g.R) + ", " +
+         (g.swiglu ? "true" : "false") + ", " + (g.residual ? "true" : "false") + ", " + (g.norm ? "true" : "false") +
+         ", " + (g.gated ? "true" : "false") + ">(x, w, scales, biases, y, norm_w, eps, groups);\n}\n";
   }
   return s;
 }
