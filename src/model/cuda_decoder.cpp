@@ -131,12 +131,14 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   partial_fn_ = module_->function("attn_partial");
   reduce_fn_ = module_->function("attn_reduce");
   argmax_fn_ = module_->function("argmax");
+  const char* loop = std::getenv("PENSIEVE_CUDA_GEMV_LOOP");  // "0": a block a row group, for comparisons
+  const bool looped = !(loop && std::string_view(loop) == "0");
   for (auto& [p, name] : wanted) {
     p->fn = module_->function(name);
     // Every block resident from the start, each taking as equal a share of the row groups as
     // the count allows (a block stages x once for all of its groups).
     const int resident = std::max(1, driver_.resident_blocks(p->fn, kernels::kGemvThreads) * driver_.multiprocessors());
-    const int rounds = (p->groups + resident - 1) / resident;
+    const int rounds = looped ? (p->groups + resident - 1) / resident : 1;
     p->blocks = static_cast<unsigned>((p->groups + rounds - 1) / rounds);
   }
 
