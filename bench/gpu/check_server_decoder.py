@@ -25,6 +25,10 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from server_bench import wait_ready  # noqa: E402
 
 
 def post(port: int, body: dict) -> dict:
@@ -116,15 +120,7 @@ def serve(binary: str, model: str, port: int, decoder: str) -> dict:
     proc = subprocess.Popen([binary, "serve", "-m", model, "--port", str(port), "--parallel", "8"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(600):  # /health answers 503 while the model loads
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+        wait_ready(port, 120)  # /health answers 503 while the model loads
         return scenarios(port)
     finally:
         proc.terminate()
