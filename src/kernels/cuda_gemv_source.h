@@ -81,7 +81,7 @@ struct RowWeights {
   h16 s[R][K / 1024], b[R][K / 1024];
 };
 template <int K, int R>
-__device__ __forceinline__ void load_rows(RowWeights<K, R>& rw, const uint4* __restrict__ w, const h16* __restrict__ scales,
+__device__ __forceinline__ void load_row_weights(RowWeights<K, R>& rw, const uint4* __restrict__ w, const h16* __restrict__ scales,
                                           const h16* __restrict__ biases, int row0, int row_step, int lane) {
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -111,7 +111,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   auto first_row = [&](int group) { return (group * WARPS + (int)(threadIdx.x >> 5)) * (GATED ? 1 : R); };
   int group = blockIdx.x;
   RowWeights<K, R> cur, next;
-  load_rows(cur, w, scales, biases, first_row(group), row_step, lane);
+  load_row_weights(cur, w, scales, biases, first_row(group), row_step, lane);
   // The weights' loads are in flight; x (and y) come from the previous kernel.
   let_next_start();
   wait_previous();
@@ -171,7 +171,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   __syncthreads();
   for (; group < groups; group += gridDim.x) {
     const bool more = group + (int)gridDim.x < groups;
-    if (more) load_rows(next, w, scales, biases, first_row(group + gridDim.x), row_step, lane);
+    if (more) load_row_weights(next, w, scales, biases, first_row(group + gridDim.x), row_step, lane);
     const int row0 = first_row(group);
     float acc[R];
 #pragma unroll

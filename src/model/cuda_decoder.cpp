@@ -44,8 +44,6 @@ bool is_q4_g64(const kernels::LinearWeight& w) {
          w.out_features() % 8 == 0;
 }
 
-int round_up(int v, int m) { return (v + m - 1) / m * m; }
-
 }  // namespace
 
 bool CudaDecoder::enabled() {
@@ -123,13 +121,11 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, device_ptr(*model.final_norm_));
 
   ck::Dims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, kMaxChunks};
-  std::vector<std::string> names{"embed", "rope_kv", "attn_partial", "attn_reduce", "argmax"};
+  std::vector<std::string> names{"embed", "attention", "argmax"};
   for (const auto& g : gemvs) names.push_back(g.name());
   module_ = driver_.compile(ck::source(dims, gemvs), names);
   embed_fn_ = module_->function("embed");
-  rope_fn_ = module_->function("rope_kv");
-  partial_fn_ = module_->function("attn_partial");
-  reduce_fn_ = module_->function("attn_reduce");
+  attention_fn_ = module_->function("attention");
   argmax_fn_ = module_->function("argmax");
   const char* loop = std::getenv("PENSIEVE_CUDA_GEMV_LOOP");  // "0": a block a row group, for comparisons
   const bool looped = !(loop && std::string_view(loop) == "0");
@@ -150,12 +146,17 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   auto halves = [](std::size_t n) { return n * 2; };
   h_ = driver_.alloc(halves(c.hidden_size));
   qkv_ = driver_.alloc(halves(qkv_width));
-  q_ = driver_.alloc(halves(q_width));
   attn_ = driver_.alloc(halves(q_width));
   gu_ = driver_.alloc(halves(static_cast<std::size_t>(c.intermediate_size)));
   logits_ = driver_.alloc(halves(vocab_));
   token_ = driver_.alloc(sizeof(int32_t));
   part_ = driver_.alloc(sizeof(float) * c.num_attention_heads * kMaxChunks * (c.head_dim + 2));
+  {  // the attention kernel's finished-block counters start (and are left) at zero
+    done_ = driver_.alloc(sizeof(int) * static_cast<std::size_t>(c.num_attention_heads));
+    const std::vector<int> zeros(static_cast<std::size_t>(c.num_attention_heads), 0);
+    driver_.copy_to_device_async(done_, zeros.data(), sizeof(int) * zeros.size(), stream_);
+    driver_.synchronize(stream_);
+  }
   stream_ = driver_.make_stream();
   for (int i = 0; i < kEventSlots; ++i) events_.push_back(driver_.make_event());
   host_tokens_ = static_cast<int32_t*>(driver_.alloc_host(sizeof(int32_t) * kEventSlots));
@@ -179,7 +180,7 @@ CudaDecoder::~CudaDecoder() {
     if (stream_) driver_.synchronize(stream_);
   } catch (...) {
   }
-  for (auto p : {h_, qkv_, q_, attn_, gu_, logits_, token_, part_}) driver_.free(p);
+  for (auto p : {h_, qkv_, attn_, gu_, logits_, token_, part_, done_}) driver_.free(p);
   for (auto& [spec, p] : inv_freqs_) driver_.free(p);
   for (auto e : events_) driver_.destroy_event(e);
   driver_.free_host(host_tokens_);
@@ -244,23 +245,13 @@ void CudaDecoder::step(int32_t token) {
     void* params[] = {&token_, &token, &embed_.w, &embed_.scales, &embed_.biases, &h_, &vocab_};
     driver_.launch(embed_fn_, 1, 1, ck::kEmbedThreads, params, stream_, overlap_);
   }
-  const unsigned rope_blocks = static_cast<unsigned>(c.num_attention_heads + 2 * c.num_key_value_heads);
-  const unsigned rope_threads = static_cast<unsigned>(round_up(c.head_dim / 2, 32));
   for (auto& l : layers_) {
     gemv(l.qkv, h_, qkv_);  // qkv = W · rms_norm(h)
     {
-      void* params[] = {&qkv_, &q_, &l.keys, &l.values, &inv_freq, &pos, &cap, &position_scale, &factor};
-      driver_.launch(rope_fn_, rope_blocks, 1, rope_threads, params, stream_, overlap_);
-    }
-    {
-      void* params[] = {&q_, &l.keys, &l.values, &part_, &cap, &len, &len_per, &scale_};
-      driver_.launch(partial_fn_, static_cast<unsigned>(c.num_attention_heads), static_cast<unsigned>(chunks),
+      void* params[] = {&qkv_, &l.keys, &l.values, &inv_freq, &pos, &cap, &position_scale, &factor,
+                        &part_, &done_, &attn_, &chunks, &len_per, &scale_};
+      driver_.launch(attention_fn_, static_cast<unsigned>(c.num_attention_heads), static_cast<unsigned>(chunks),
                      ck::kAttnThreads, params, stream_, overlap_);
-    }
-    {
-      void* params[] = {&part_, &attn_, &chunks};
-      driver_.launch(reduce_fn_, static_cast<unsigned>(c.num_attention_heads), 1,
-                     static_cast<unsigned>(round_up(c.head_dim, 32)), params, stream_, overlap_);
     }
     gemv(l.o, attn_, h_);  // h += o · attn
     gemv(l.gate_up, h_, gu_);  // gu = silu(gate) · up of W · rms_norm(h)

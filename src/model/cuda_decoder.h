@@ -2,7 +2,7 @@
 // One sequence's decode steps straight on a CUDA GPU, outside MLX's graph. On MLX's CUDA backend
 // a one-token step is bound by the host: building and encoding ~1000 graph nodes (every op and
 // view of 32 layers) takes as long as the GPU's work (bench/gpu/README.md, fourth round). Here a
-// step is ~230 kernel launches of Pensieve's own kernels (model/cuda_decoder_kernels.h) on its
+// step is ~160 kernel launches of Pensieve's own kernels (model/cuda_decoder_kernels.h) on its
 // own stream: the weights and the KV cache stay MLX's arrays (their device memory is read and the
 // cache written in place), prefill stays MLX's, and the decoder continues from the cache MLX
 // filled. Greedy steps chain on the device (the next step reads the argmax the last one wrote),
@@ -70,12 +70,12 @@ class CudaDecoder {
   kernels::cuda::CudaDriver& driver_;
   std::unique_ptr<kernels::cuda::Module> module_;
   kernels::cuda::Stream stream_ = nullptr;
-  kernels::cuda::Function embed_fn_ = nullptr, rope_fn_ = nullptr, partial_fn_ = nullptr,
-                          reduce_fn_ = nullptr, argmax_fn_ = nullptr;
+  kernels::cuda::Function embed_fn_ = nullptr, attention_fn_ = nullptr, argmax_fn_ = nullptr;
   std::vector<LayerPtrs> layers_;
   LinearPtrs embed_, lm_head_;
-  // Scratch: residual, qkv, rotated q, attention output, silu(gate) · up, logits, token, partials.
-  kernels::cuda::DevicePtr h_ = 0, qkv_ = 0, q_ = 0, attn_ = 0, gu_ = 0, logits_ = 0, token_ = 0, part_ = 0;
+  // Scratch: residual, qkv, attention output, silu(gate) · up, logits, token, attention partials
+  // and the attention's finished-block counters.
+  kernels::cuda::DevicePtr h_ = 0, qkv_ = 0, attn_ = 0, gu_ = 0, logits_ = 0, token_ = 0, part_ = 0, done_ = 0;
   // RoPE inverse frequencies for each spec the model may use (short and long LongRoPE factors).
   std::vector<std::pair<const void*, kernels::cuda::DevicePtr>> inv_freqs_;
   std::vector<kernels::cuda::Event> events_;
@@ -88,7 +88,7 @@ class CudaDecoder {
   float eps_ = 0, scale_ = 0;
   int vocab_ = 0;
   // Each kernel launched to overlap the previous one's end (every kernel of the step waits for
-  // its predecessor in its code, after loading the weights it needs): the gaps between ~230
+  // its predecessor in its code, after loading the weights it needs): the gaps between ~160
   // launches a step are most of what the step spends beyond reading the weights.
   bool overlap_ = false;
 };

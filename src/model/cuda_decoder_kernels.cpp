@@ -27,38 +27,6 @@ extern "C" __global__ void embed(const int* token_dev, int token_host, const u32
   }
 }
 
-// RoPE on q's and k's heads at `pos` (non-traditional: pair i with i + HEAD_DIM/2), k written
-// into the key cache and v copied into the value cache at `pos`. Blocks: H query heads, KVH key
-// heads, KVH value heads; a thread a pair. inv_freq[i] = 1 / divisor_i; factor multiplies q and k
-// first (1 where folded into the attention scale).
-extern "C" __global__ void rope_kv(const h16* qkv, h16* q_out, h16* kcache, h16* vcache, const float* inv_freq,
-                                   int pos, int cap, float position_scale, float factor) {
-  let_next_start();
-  wait_previous();
-  const int b = blockIdx.x, i = threadIdx.x;
-  constexpr int HALF = HEAD_DIM / 2;
-  if (i >= HALF) return;
-  if (b < HEADS + KV_HEADS) {
-    const h16* src = qkv + (size_t)b * HEAD_DIM;
-    float x1 = h2f(src[i]), x2 = h2f(src[i + HALF]);
-    if (factor != 1.0f) {
-      x1 = round_h(x1 * factor);
-      x2 = round_h(x2 * factor);
-    }
-    float sn, cs;
-    sincosf((float)pos * position_scale * inv_freq[i], &sn, &cs);
-    h16* dst = b < HEADS ? q_out + (size_t)b * HEAD_DIM : kcache + ((size_t)(b - HEADS) * cap + pos) * HEAD_DIM;
-    dst[i] = f2h(x1 * cs - x2 * sn);
-    dst[i + HALF] = f2h(x2 * cs + x1 * sn);
-  } else {
-    const int kvh = b - HEADS - KV_HEADS;
-    const h16* src = qkv + (size_t)(HEADS + KV_HEADS + kvh) * HEAD_DIM;
-    h16* dst = vcache + ((size_t)kvh * cap + pos) * HEAD_DIM;
-    dst[i] = src[i];
-    dst[i + HALF] = src[i + HALF];
-  }
-}
-
 // Rows j0 … j0+U−1 of a head's keys or values (past `stop`: row stop−1 again, masked by the
 // caller), a lane's E dimensions of each, all loads issued before any is used.
 template <int U, int E>
@@ -71,11 +39,34 @@ __device__ __forceinline__ void load_rows(const h16* base, int j0, int stop, int
   }
 }
 
-// Flash-decoding: block (head, chunk) attends over positions [chunk·len_per, …) of its KV head
-// and writes its running max, sum of exponentials and weighted values to part (MAX_CHUNKS slots a
-// head, HEAD_DIM + 2 floats each). Four warps a block, four keys a turn a warp, loads first.
-extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h16* vcache, float* part, int cap,
-                                        int len, int len_per, float scale) {
+// Element d of head `head` of qkv rotated at `pos` (non-traditional RoPE: d pairs with
+// d ± HEAD_DIM/2; inv_freq[i] = 1 / divisor_i; factor multiplies q and k first, 1 where it is
+// folded into the attention scale).
+__device__ __forceinline__ float rotated(const h16* qkv, int head, int d, const float* inv_freq, int pos,
+                                         float position_scale, float factor) {
+  constexpr int HALF = HEAD_DIM / 2;
+  const h16* src = qkv + (size_t)head * HEAD_DIM;
+  const int i = d < HALF ? d : d - HALF;
+  float x1 = h2f(src[i]), x2 = h2f(src[i + HALF]);
+  if (factor != 1.0f) {
+    x1 = round_h(x1 * factor);
+    x2 = round_h(x2 * factor);
+  }
+  float sn, cs;
+  sincosf((float)pos * position_scale * inv_freq[i], &sn, &cs);
+  return d < HALF ? x1 * cs - x2 * sn : x2 * cs + x1 * sn;
+}
+
+// Decode attention at `pos` straight from the qkv projection (flash-decoding): block (head,
+// chunk) attends over positions [chunk·len_per, …) of its KV head, its query rotated as it loads
+// it. The block whose chunk holds `pos` first writes the new position's rotated key and value
+// into the caches. Each block leaves its running max, sum of exponentials and weighted values in
+// part (MAX_CHUNKS slots a head, HEAD_DIM + 2 floats each); the last of a head's blocks to finish
+// (done[head] counts them, and that block resets it) combines them into out. Four warps a block,
+// four keys a turn a warp, loads first.
+extern "C" __global__ void attention(const h16* qkv, h16* kcache, h16* vcache, const float* inv_freq, int pos, int cap,
+                                     float position_scale, float factor, float* part, int* done, h16* out, int chunks,
+                                     int len_per, float scale) {
   let_next_start();
   wait_previous();
   constexpr int E = HEAD_DIM / 32;
@@ -84,13 +75,21 @@ extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h
   const int h = blockIdx.x, chunk = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int kvh = h / (HEADS / KV_HEADS);
+  const int len = pos + 1;
   const int start = chunk * len_per;
   const int stop = min(len, start + len_per);
+  h16* const kb = kcache + (size_t)kvh * cap * HEAD_DIM;
+  h16* const vb = vcache + (size_t)kvh * cap * HEAD_DIM;
+  if (stop == len) {  // uniform over the block
+    for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
+      kb[(size_t)pos * HEAD_DIM + d] = f2h(rotated(qkv, HEADS + kvh, d, inv_freq, pos, position_scale, factor));
+      vb[(size_t)pos * HEAD_DIM + d] = qkv[(size_t)(HEADS + KV_HEADS + kvh) * HEAD_DIM + d];
+    }
+    __syncthreads();  // the block's own writes are visible to it from here
+  }
   float qv[E];
 #pragma unroll
-  for (int e = 0; e < E; ++e) qv[e] = h2f(q[h * HEAD_DIM + lane + 32 * e]) * scale;
-  const h16* kb = kcache + (size_t)kvh * cap * HEAD_DIM;
-  const h16* vb = vcache + (size_t)kvh * cap * HEAD_DIM;
+  for (int e = 0; e < E; ++e) qv[e] = round_h(rotated(qkv, h, lane + 32 * e, inv_freq, pos, position_scale, factor)) * scale;
   float m = NEG_INF, l = 0.0f, acc[E];
 #pragma unroll
   for (int e = 0; e < E; ++e) acc[e] = 0.0f;
@@ -130,6 +129,7 @@ extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h
 #pragma unroll
   for (int e = 0; e < E; ++e) wacc[warp][lane + 32 * e] = acc[e];
   __syncthreads();
+  float* const head_part = part + (size_t)h * MAX_CHUNKS * (HEAD_DIM + 2);
   if (warp == 0) {
     float M = NEG_INF;
     for (int w = 0; w < WARPS; ++w) M = fmaxf(M, wm[w]);
@@ -142,7 +142,7 @@ extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h
 #pragma unroll
       for (int e = 0; e < E; ++e) o[e] += wacc[w][lane + 32 * e] * c;
     }
-    float* slot = part + ((size_t)h * MAX_CHUNKS + chunk) * (HEAD_DIM + 2);
+    float* slot = head_part + (size_t)chunk * (HEAD_DIM + 2);
     if (lane == 0) {
       slot[0] = M;
       slot[1] = L;
@@ -150,25 +150,29 @@ extern "C" __global__ void attn_partial(const h16* q, const h16* kcache, const h
 #pragma unroll
     for (int e = 0; e < E; ++e) slot[2 + lane + 32 * e] = o[e];
   }
-}
-
-// Combines a head's chunks: one block a head, a thread a dimension.
-extern "C" __global__ void attn_reduce(const float* part, h16* out, int chunks) {
-  let_next_start();
-  wait_previous();
-  const int h = blockIdx.x, d = threadIdx.x;
-  if (d >= HEAD_DIM) return;
-  const float* base = part + (size_t)h * MAX_CHUNKS * (HEAD_DIM + 2);
-  float M = NEG_INF;
-  for (int c = 0; c < chunks; ++c) M = fmaxf(M, base[c * (HEAD_DIM + 2)]);
-  float L = 0.0f, o = 0.0f;
-  for (int c = 0; c < chunks; ++c) {
-    const float* slot = base + c * (HEAD_DIM + 2);
-    const float w = slot[0] == NEG_INF ? 0.0f : __expf(slot[0] - M);
-    L += slot[1] * w;
-    o += slot[2 + d] * w;
+  // The head's last block to get here combines its chunks (the others' slots read past L1).
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(done + h, 1) == chunks - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const int d = threadIdx.x;
+  if (d < HEAD_DIM) {
+    float M = NEG_INF;
+    for (int c = 0; c < chunks; ++c) M = fmaxf(M, __ldcg(head_part + c * (HEAD_DIM + 2)));
+    float L = 0.0f, o = 0.0f;
+    for (int c = 0; c < chunks; ++c) {
+      const float* slot = head_part + c * (HEAD_DIM + 2);
+      const float mc = __ldcg(slot);
+      const float w = mc == NEG_INF ? 0.0f : __expf(mc - M);
+      L += __ldcg(slot + 1) * w;
+      o += __ldcg(slot + 2 + d) * w;
+    }
+    out[h * HEAD_DIM + d] = f2h(o / L);
   }
-  out[h * HEAD_DIM + d] = f2h(o / L);
+  if (threadIdx.x == 0) done[h] = 0;
 }
 
 // The first index of the largest logit (as MLX's argmax), one block.

@@ -25,7 +25,7 @@ struct Gemv {
   std::string name() const;
 };
 
-// Kernels: embed, rope_kv, attn_partial, attn_reduce, argmax and each Gemv::name(), whose
+// Kernels: embed, attention, argmax and each Gemv::name(), whose
 // arguments are (x, w, scales, biases, y, norm_w, eps, groups): norm_w and eps read only by norm
 // variants, groups the row groups of 8·R rows (8 gate rows when gated) that the grid's blocks
 // share.
