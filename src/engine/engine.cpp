@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <bit>
 #include <chrono>
-#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
-#include <string_view>
 
+#include "common/env_switch.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "engine/generator.h"
@@ -52,13 +51,7 @@ Event error_event(const std::string& message) {
   return e;
 }
 
-// An environment switch for A/B measurements and tests: "0" off, anything else on.
-bool env_flag(const char* name, bool unset) {
-  const char* v = std::getenv(name);
-  return v ? std::string_view(v) != "0" : unset;
-}
-
-bool batched_kv_by_default() { return env_flag("PENSIEVE_BATCHED_KV", mx::default_device() == mx::Device::gpu); }
+bool batched_kv_by_default() { return env_switch("PENSIEVE_BATCHED_KV", mx::default_device() == mx::Device::gpu); }
 
 }  // namespace
 
@@ -86,7 +79,7 @@ Engine::Engine(const model::Phi3Model& model, const tokenizer::Tokenizer& tokeni
   if (context_size_ < 16) throw Error("the KV memory budget leaves no room for a context");
   options_.max_batch = std::max(1, options_.max_batch);
   batched_kv_ = options_.kv_bits == 0 && options_.batched_kv.value_or(batched_kv_by_default());
-  pipelined_decode_ = batched_kv_ && options_.pipelined_decode.value_or(env_flag("PENSIEVE_PIPELINED_DECODE", true));
+  pipelined_decode_ = batched_kv_ && options_.pipelined_decode.value_or(env_switch("PENSIEVE_PIPELINED_DECODE", true));
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -267,13 +260,13 @@ void Engine::decode_all() {
       ++count;
     }
   if (solo_ && (count != 1 || lone != solo_)) end_solo();
-  if (count == 1 && solo_decoder_ && (solo_ == lone || model::CudaDecoder::accepts(lone->seq->cache()) ||
-                                      batch_kv_.contains(lone))) {
-    if (batch_kv_.contains(lone)) {  // the last of a batch: its positions back to its own cache
+  if (count == 1 && solo_decoder_) {
+    // The last of a batch: its positions go back to its own cache (float16 as the decoder's model).
+    if (batch_kv_.contains(lone)) {
       batch_kv_.remove(lone, &lone->seq->cache(), static_cast<int>(lone->seq->history().size()) - 1);
       batch_kv_bytes_ = batch_kv_.nbytes();
     }
-    if (solo_ == lone || model::CudaDecoder::accepts(lone->seq->cache())) {
+    if (model::CudaDecoder::accepts(lone->seq->cache())) {
       decode_solo(*lone);
       return;
     }

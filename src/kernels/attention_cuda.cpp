@@ -1,12 +1,12 @@
 #include "kernels/attention_cuda.h"
 
-#include <cstdlib>
 #include <mutex>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 #include <mlx/backend/cuda/cuda.h>
+
+#include "common/env_switch.h"
 
 namespace pensieve::kernels {
 
@@ -130,10 +130,7 @@ mx::array scale_array(float scale) {
 }  // namespace
 
 bool cuda_decode_attention_available() {
-  static const bool on = [] {
-    const char* v = std::getenv("PENSIEVE_CUDA_ATTENTION");
-    return !(v && std::string_view(v) == "0") && mx::cu::is_available();
-  }();
+  static const bool on = env_switch("PENSIEVE_CUDA_ATTENTION") && mx::cu::is_available();
   return on && mx::default_device() == mx::Device::gpu;
 }
 

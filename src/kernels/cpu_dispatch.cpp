@@ -1,7 +1,6 @@
 #include "kernels/cpu_dispatch.h"
 
-#include <cstdlib>
-#include <string_view>
+#include "common/env_switch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -10,10 +9,7 @@
 namespace pensieve::kernels {
 
 bool cpu_kernels_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PENSIEVE_CPU_KERNELS");
-    return !(v && std::string_view(v) == "0");
-  }();
+  static const bool enabled = env_switch("PENSIEVE_CPU_KERNELS");
   return enabled;
 }
 

@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <string_view>
 
 #include <mlx/mlx.h>
 
 #include "common/error.h"
+#include "common/env_switch.h"
 #include "common/log.h"
 #include "kernels/cuda_gemv_source.h"
 #include "model/cuda_decoder_kernels.h"
@@ -47,10 +46,7 @@ bool is_q4_g64(const kernels::LinearWeight& w) {
 }  // namespace
 
 bool CudaDecoder::enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PENSIEVE_CUDA_DECODER");
-    return !(v && std::string_view(v) == "0");
-  }();
+  static const bool on = env_switch("PENSIEVE_CUDA_DECODER");
   return on && mx::default_device() == mx::Device::gpu && cu::CudaDriver::get() != nullptr;
 }
 
@@ -77,34 +73,28 @@ std::unique_ptr<CudaDecoder> CudaDecoder::create(const Phi3Model& model) {
 
 CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model_(model), driver_(driver) {
   const auto& c = model.config_;
-  const char* overlap = std::getenv("PENSIEVE_CUDA_OVERLAP");  // "0": plain launches, for comparisons
-  overlap_ = driver.overlaps_launches() && !(overlap && std::string_view(overlap) == "0");
+  overlap_ = driver.overlaps_launches() && env_switch("PENSIEVE_CUDA_OVERLAP");  // 0: plain launches
   driver_.make_current();
   mx::synchronize();  // the weights are MLX's: written before any of our kernels reads them
-  // One kernel per distinct GEMV shape.
+  // One kernel per distinct GEMV variant; wanted: each linear layer's variant.
   std::vector<ck::Gemv> gemvs;
-  auto variant = [&](const kernels::LinearWeight& w, bool residual, bool norm, bool gated) {
-    const int rows = gated ? 2 : kernels::gemv_rows_per_warp(w.out_features());
-    ck::Gemv g{w.in_features(), rows, false, residual, norm, gated};
-    if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == g.name(); }))
-      gemvs.push_back(g);
-    return g.name();
-  };
   std::vector<std::pair<LinearPtrs*, std::string>> wanted;
   // residual: y += W·x; norm: the RMS norm weight applied to x first (0: none); gated: [gate; up]
   // rows, y = silu(gate) · up.
   auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool residual, cu::DevicePtr norm = 0,
                     bool gated = false) {
     if (gated && w.out_features() % 16 != 0) throw Error("CUDA decoder: gate_up rows not a multiple of 16");
-    const int rows_per_block = 8 * (gated ? 1 : kernels::gemv_rows_per_warp(w.out_features()));
-    p.groups = (gated ? w.out_features() / 2 : w.out_features()) / rows_per_block;
+    const ck::Gemv g{w.in_features(), gated ? 2 : kernels::gemv_rows_per_warp(w.out_features()), residual, norm != 0,
+                     gated};
+    if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == g.name(); }))
+      gemvs.push_back(g);
+    p.groups = (gated ? w.out_features() / 2 : w.out_features()) / (8 * (gated ? 1 : g.R));
     p.w = device_ptr(w.weight);
     p.norm = norm;
     p.scales = device_ptr(*w.scales);
     p.biases = device_ptr(*w.biases);
     p.out = w.out_features();
-    p.in = w.in_features();
-    wanted.emplace_back(&p, variant(w, residual, norm != 0, gated));
+    wanted.emplace_back(&p, g.name());
   };
   layers_.resize(model.layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -127,13 +117,17 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   embed_fn_ = module_->function("embed");
   attention_fn_ = module_->function("attention");
   argmax_fn_ = module_->function("argmax");
-  const char* loop = std::getenv("PENSIEVE_CUDA_GEMV_LOOP");  // "0": a block a row group, for comparisons
-  const bool looped = !(loop && std::string_view(loop) == "0");
+  const bool looped = env_switch("PENSIEVE_CUDA_GEMV_LOOP");  // 0: a block a row group
+  std::vector<std::pair<cu::Function, int>> resident_of;  // blocks resident at once, a kernel
   for (auto& [p, name] : wanted) {
     p->fn = module_->function(name);
+    auto known = std::find_if(resident_of.begin(), resident_of.end(), [&](const auto& e) { return e.first == p->fn; });
+    if (known == resident_of.end())
+      known = resident_of.insert(resident_of.end(), {p->fn, std::max(1, driver_.resident_blocks(p->fn, kernels::kGemvThreads) *
+                                                                         driver_.multiprocessors())});
     // Every block resident from the start, each taking as equal a share of the row groups as
     // the count allows (a block stages x once for all of its groups).
-    const int resident = std::max(1, driver_.resident_blocks(p->fn, kernels::kGemvThreads) * driver_.multiprocessors());
+    const int resident = known->second;
     const int rounds = looped ? (p->groups + resident - 1) / resident : 1;
     p->blocks = static_cast<unsigned>((p->groups + rounds - 1) / rounds);
   }

@@ -55,7 +55,7 @@ class CudaDecoder {
     kernels::cuda::DevicePtr norm = 0;  // RMS norm weight the kernel applies to x first, or 0
     int groups = 0;                     // row groups of 8 warps' rows
     unsigned blocks = 0;                // the launch's grid: as many as are resident at once, or fewer
-    int out = 0, in = 0;
+    int out = 0;
     kernels::cuda::Function fn = nullptr;
   };
   struct LayerPtrs {

@@ -218,8 +218,7 @@ extern "C" __global__ void argmax(const h16* logits, int vocab, int* token) {
 }  // namespace
 
 std::string Gemv::name() const {
-  return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (swiglu ? "_swiglu" : "") +
-         (residual ? "_residual" : "") + (norm ? "_norm" : "") + (gated ? "_gated" : "");
+  return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (residual ? "_residual" : "") + (norm ? "_norm" : "") + (gated ? "_gated" : "");
 }
 
 std::string source(const Dims& dims, const std::vector<Gemv>& gemvs) {
@@ -232,7 +231,7 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs) {
     s += "extern \"C\" __global__ void " + g.name() +
          "(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y, const h16* norm_w, float eps, "
          "int groups) {\n  gemv<" + std::to_string(g.K) + ", " + std::to_string(g.R) + ", " +
-         (g.swiglu ? "true" : "false") + ", " + (g.residual ? "true" : "false") + ", " + (g.norm ? "true" : "false") +
+         "false, " + (g.residual ? "true" : "false") + ", " + (g.norm ? "true" : "false") +
          ", " + (g.gated ? "true" : "false") + ">(x, w, scales, biases, y, norm_w, eps, groups);\n}\n";
   }
   return s;

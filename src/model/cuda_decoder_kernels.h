@@ -16,12 +16,11 @@ struct Dims {
 };
 
 // A 4-bit group-64 GEMV variant: in features K, rows per warp R (N must be a multiple of 8·R),
-// SwiGLU computed from [gate, up] while staging x, residual added to (and written over) y, x
-// RMS-normalized (with a weight and eps as two more arguments) while staging, the output gated
+// residual added to (and written over) y, x RMS-normalized while staging, the output gated
 // (R = 2: silu(gate) · up of a [gate; up] matrix, half as many values as rows).
 struct Gemv {
   int K = 0, R = 1;
-  bool swiglu = false, residual = false, norm = false, gated = false;
+  bool residual = false, norm = false, gated = false;
   std::string name() const;
 };
 
