@@ -17,7 +17,7 @@ P="$B/pensieve"
 with_libs() { LD_LIBRARY_PATH=${PENSIEVE_LD_PATH:-${LD_LIBRARY_PATH:-}} "$@"; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 timeout 90 python3 "$here/copy_bandwidth.py" > "$O/bandwidth.json" && grep GBps_median "$O/bandwidth.json"
-[ -x "$B/decoder_check" ] && with_libs timeout 300 "$B/decoder_check" "$M" > "$O/decoder_check.json" 2> "$O/decoder_check.err" &&
+[ -x "$B/decoder_check" ] && with_libs timeout 300 "$B/decoder_check" "$M" --no-batch > "$O/decoder_check.json" 2> "$O/decoder_check.err" &&
   python3 -c "import json; d=json.load(open('$O/decoder_check.json')); [print(c) for c in d['checks']]; print('decoder_check tokens/s', d['decoder_tokens_per_s'])"
 bench() {  # bench DECODER(0|1) → one line: decode tokens/s of runs 2.., prefill
   PENSIEVE_CUDA_DECODER=$1 with_libs timeout 120 "$P" bench -m "$M" -p 512 -n 128 -r 6 --json > "$O/pensieve_bench_$1.json" 2>/dev/null &&

@@ -154,7 +154,7 @@ void Engine::shutdown() {
 
 void Engine::loop() {
   // Here rather than at the first request: NVRTC compiles the decoder's kernels now.
-  solo_decoder_ = model::CudaDecoder::create(model_);
+  device_decoder_ = model::CudaDecoder::create(model_);
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -250,17 +250,29 @@ void Engine::decode_all() {
     return;
   }
   auto decoding = [](const Job& job) { return !job.seq->finished() && !job.seq->prefilling() && job.first_token; };
-  // A sequence decoding alone runs on the CUDA decoder; when another starts decoding, it goes
-  // back to MLX's path (a batch there reads the weights once for every sequence).
+  // A sequence decoding alone runs on the CUDA decoder, and so does the batch of several; when
+  // the set of decoding sequences changes, the decoder hands them back (reading a step queued
+  // ahead) before the batch's rows change.
   Job* lone = nullptr;
   int count = 0;
-  for (auto& job : active_)
-    if (decoding(*job)) {
-      lone = job.get();
-      ++count;
-    }
-  if (solo_ && (count != 1 || lone != solo_)) end_solo();
-  if (count == 1 && solo_decoder_) {
+  auto count_decoding = [&] {
+    lone = nullptr;
+    count = 0;
+    for (auto& job : active_)
+      if (decoding(*job)) {
+        lone = job.get();
+        ++count;
+      }
+  };
+  count_decoding();
+  const bool solo_changed = solo_ && (count != 1 || lone != solo_);
+  const bool batch_changed =
+      device_batch_ && (count != static_cast<int>(device_jobs_.size()) ||
+                        std::any_of(device_jobs_.begin(), device_jobs_.end(), [&](Job* j) { return !decoding(*j); }));
+  if (solo_changed) end_solo();
+  if (batch_changed) end_device_batch();
+  if (solo_changed || batch_changed) count_decoding();  // a token read just now may have ended one
+  if (count == 1 && device_decoder_) {
     // The last of a batch: its positions go back to its own cache (float16 as the decoder's model).
     if (batch_kv_.contains(lone)) {
       batch_kv_.remove(lone, &lone->seq->cache(), static_cast<int>(lone->seq->history().size()) - 1);
@@ -282,7 +294,12 @@ void Engine::decode_all() {
       own_cache.push_back(job.get());
     }
   }
-  if (!batched.empty()) decode_batched(batched, own_cache.empty());
+  if (!batched.empty()) {
+    if (own_cache.empty() && device_decoder_ && device_decoder_->accepts(batch_kv_))
+      decode_device_batch(batched);
+    else
+      decode_batched(batched, own_cache.empty());
+  }
   if (!own_cache.empty()) decode_each_cache(own_cache);
 }
 
@@ -331,7 +348,7 @@ void Engine::accept_batched(const mx::array& logits, const std::vector<Job*>& jo
 // back (see retire_finished).
 void Engine::queue_next_step(const mx::array& ids, const std::vector<Job*>& jobs) {
   if (!pipelined_decode_) return;
-  if (solo_decoder_ && jobs.size() == 1) return;  // the next step goes to the decoder
+  if (device_decoder_ && jobs.size() == 1) return;  // the next step goes to the decoder
   // Every running sequence is one of these rows.
   if (jobs.size() != active_.size() || static_cast<int>(jobs.size()) != batch_kv_.live_rows()) return;
   for (const auto& job : active_)
@@ -440,7 +457,7 @@ void Engine::hand_over(const std::vector<Job*>& jobs, std::vector<TokenInfo>& ch
 // GPU never waits for the host's text and events. A sequence that then ends (EOS, stop string)
 // leaves one position computed for nothing but consistent: it holds the last accepted token.
 void Engine::decode_solo(Job& job) {
-  auto& decoder = *solo_decoder_;
+  auto& decoder = *device_decoder_;
   Sequence& seq = *job.seq;
   if (solo_ != &job) {
     decoder.bind(seq.cache());
@@ -453,8 +470,7 @@ void Engine::decode_solo(Job& job) {
     chosen = choose_on_host(logits.data(), static_cast<int>(logits.size()), {&job});
   } else {
     if (decoder.unread() == 0) decoder.step(seq.last_token());
-    // The queued step's token is wanted only if the one read now leaves room for another.
-    if (pipelined_decode_ && static_cast<int>(seq.generated().size()) + 2 <= job.request.max_tokens) {
+    if (may_queue_ahead({&job})) {
       decoder.step(-1);
       queued_steps_++;
     }
@@ -467,12 +483,77 @@ void Engine::decode_solo(Job& job) {
 void Engine::end_solo() {
   Job& job = *solo_;
   solo_ = nullptr;
-  if (solo_decoder_->unread() > 0 && !job.seq->finished()) {
+  if (device_decoder_->unread() > 0 && !job.seq->finished()) {
     std::vector<TokenInfo> chosen(1);
-    chosen[0].id = solo_decoder_->next_token();
+    chosen[0].id = device_decoder_->next_token();
     hand_over({&job}, chosen);
   }
-  solo_decoder_->finish();
+  device_decoder_->finish();
+}
+
+bool Engine::may_queue_ahead(const std::vector<Job*>& jobs) const {
+  if (!pipelined_decode_) return false;
+  // The queued step's tokens are wanted only if the ones read now leave room for them.
+  return std::all_of(jobs.begin(), jobs.end(), [](const Job* job) {
+    return static_cast<int>(job->seq->generated().size()) + 2 <= job->request.max_tokens;
+  });
+}
+
+// As decode_solo, for every row of batch_kv_: bound while the same sequences decode (decode_all
+// hands the batch back first when that changes), greedy steps chained on the device one ahead.
+void Engine::decode_device_batch(const std::vector<Job*>& jobs) {
+  auto& decoder = *device_decoder_;
+  if (!device_batch_) {
+    decoder.bind(batch_kv_);
+    device_batch_ = true;
+    device_jobs_ = jobs;
+  }
+  std::vector<int32_t> rows;
+  for (Job* job : jobs) rows.push_back(batch_kv_.row_of(job));
+  if (decoder.unread() == 0) {
+    std::vector<int32_t> tokens(static_cast<std::size_t>(decoder.rows()), 0);  // free rows: a placeholder
+    for (std::size_t i = 0; i < jobs.size(); ++i) tokens[static_cast<std::size_t>(rows[i])] = jobs[i]->seq->last_token();
+    decoder.step_rows(tokens);
+  }
+  std::vector<TokenInfo> chosen(jobs.size());
+  if (!std::all_of(jobs.begin(), jobs.end(), [](const Job* j) { return greedy_on_device(*j); })) {
+    const auto all = decoder.logits();
+    const std::size_t V = all.size() / static_cast<std::size_t>(decoder.rows());
+    std::vector<float> mine;
+    mine.reserve(jobs.size() * V);
+    for (int32_t r : rows) mine.insert(mine.end(), all.begin() + static_cast<std::ptrdiff_t>(r * V),
+                                       all.begin() + static_cast<std::ptrdiff_t>((r + 1) * V));
+    chosen = choose_on_host(mine.data(), static_cast<int>(V), jobs);
+  } else {
+    if (may_queue_ahead(jobs)) {
+      decoder.step_rows({});
+      queued_steps_++;
+    }
+    const auto ids = decoder.next_tokens();
+    for (std::size_t i = 0; i < jobs.size(); ++i) chosen[i].id = ids[static_cast<std::size_t>(rows[i])];
+  }
+  device_steps_++;
+  batched_steps_++;
+  batch_kv_bytes_ = batch_kv_.nbytes();
+  hand_over(jobs, chosen);
+}
+
+void Engine::end_device_batch() {
+  device_batch_ = false;
+  const auto jobs = std::move(device_jobs_);
+  device_jobs_.clear();
+  if (device_decoder_->unread() > 0) {
+    const auto ids = device_decoder_->next_tokens();
+    std::vector<Job*> open;
+    std::vector<TokenInfo> chosen;
+    for (Job* job : jobs)
+      if (!job->seq->finished()) {
+        open.push_back(job);
+        chosen.emplace_back().id = ids[static_cast<std::size_t>(batch_kv_.row_of(job))];
+      }
+    hand_over(open, chosen);
+  }
+  device_decoder_->finish();
 }
 
 // One sequence went wrong (a grammar with no way forward, a bad sampler state): it ends with an
@@ -491,6 +572,7 @@ void Engine::retire_finished() {
     }
     Sequence& seq = *job.seq;
     if (solo_ == &job) end_solo();  // before its cache moves or goes
+    if (device_batch_ && batch_kv_.contains(&job)) end_device_batch();  // before the batch's rows change
     if (pending_) pending_->drop(&job);
     if (batch_kv_.contains(&job)) {  // its positions go back to its own cache for the prefix cache
       const bool kept = !job.failure && seq.finish_reason() != FinishReason::cancelled;
@@ -539,13 +621,15 @@ void Engine::retire_finished() {
 }
 
 void Engine::fail_all(const std::string& message) {
-  if (solo_) {  // the failure may be the decoder's own: MLX's path takes over
+  if (solo_ || device_batch_) {  // the failure may be the decoder's own: MLX's path takes over
     solo_ = nullptr;
+    device_batch_ = false;
+    device_jobs_.clear();
     try {
-      solo_decoder_->finish();
+      device_decoder_->finish();
     } catch (...) {
     }
-    solo_decoder_.reset();
+    device_decoder_.reset();
     log::warn("the CUDA decoder is off after that failure");
   }
   for (auto& job : active_) job->handle->events.push(error_event(message));

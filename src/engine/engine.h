@@ -77,7 +77,7 @@ struct EngineStats {
   std::uint64_t batched_decode_steps = 0;  // decode steps run over the shared batch buffers
   std::size_t batch_kv_bytes = 0;          // those buffers now (0 when no sequence is in them)
   std::uint64_t queued_decode_steps = 0;   // of those, queued before the previous step was read
-  std::uint64_t device_decode_steps = 0;   // steps of a lone sequence on model::CudaDecoder
+  std::uint64_t device_decode_steps = 0;   // steps on model::CudaDecoder (a lone sequence or a batch)
 };
 
 class Engine {
@@ -113,9 +113,16 @@ class Engine {
   void decode_each_cache(const std::vector<Job*>& jobs);
   // A lone decoding sequence's step on solo_decoder_ (see decode_all).
   void decode_solo(Job& job);
-  // Hands the sequence on solo_decoder_ back to MLX's path: the token of a step queued ahead is
+  // Hands the sequence on device_decoder_ back to MLX's path: the token of a step queued ahead is
   // read and accepted first unless the sequence has ended, and the decoder is drained.
   void end_solo();
+  // A step of the sequences in batch_kv_ (all of its live rows) on device_decoder_.
+  void decode_device_batch(const std::vector<Job*>& jobs);
+  // Hands batch_kv_ back to MLX's path, as end_solo does for one sequence.
+  void end_device_batch();
+  // Whether a greedy step may be queued on the device before the tokens of `jobs` are read: each
+  // has room for two more tokens.
+  bool may_queue_ahead(const std::vector<Job*>& jobs) const;
   // logits: one row per row of batch_kv_ as it was when the step ran; jobs[i] reads row rows[i].
   // May queue the next step.
   void accept_batched(const mlx::core::array& logits, const std::vector<Job*>& jobs, const std::vector<int32_t>& rows,
@@ -172,11 +179,15 @@ class Engine {
     }
   };
   std::optional<PendingStep> pending_;
-  // On a CUDA GPU, one sequence decoding alone runs on Pensieve's own kernels (a step of MLX's
-  // graph there is bound by the host: bench/gpu/README.md); made on the engine thread at start,
-  // null where it does not apply. solo_ is the job bound to it (engine thread only).
-  std::unique_ptr<model::CudaDecoder> solo_decoder_;
+  // On a CUDA GPU, decode steps run on Pensieve's own kernels (a step of MLX's graph there is
+  // bound by the host: bench/gpu/README.md): a sequence decoding alone, or the rows of batch_kv_;
+  // made on the engine thread at start, null where it does not apply. solo_ is the job bound to it
+  // alone; with device_batch_, batch_kv_ is bound and device_jobs_ are its sequences (engine
+  // thread only).
+  std::unique_ptr<model::CudaDecoder> device_decoder_;
   Job* solo_ = nullptr;
+  bool device_batch_ = false;
+  std::vector<Job*> device_jobs_;
   std::atomic<std::uint64_t> prefix_hits_{0}, prefix_tokens_{0}, prompt_tokens_{0}, generated_tokens_{0},
       finished_{0};
   std::atomic<std::size_t> prefix_bytes_{0}, prefix_entries_{0};

@@ -223,16 +223,16 @@ void CudaDriver::copy_to_device_async(DevicePtr dst, const void* src, std::size_
   api_->check(api_->cuMemcpyHtoDAsync(dst, src, bytes, s), "cuMemcpyHtoDAsync");
 }
 void CudaDriver::launch(Function f, unsigned grid_x, unsigned grid_y, unsigned block_x, void** params, Stream s,
-                        bool overlap_previous) {
+                        bool overlap_previous, unsigned grid_z) {
   if (overlap_previous && overlaps_launches()) {
     LaunchAttribute attr{};
     attr.id = kProgrammaticStreamSerialization;
     attr.value.value = 1;
-    const LaunchConfig config{grid_x, grid_y, 1, block_x, 1, 1, 0, s, &attr, 1};
+    const LaunchConfig config{grid_x, grid_y, grid_z, block_x, 1, 1, 0, s, &attr, 1};
     api_->check(api_->cuLaunchKernelEx(&config, f, params, nullptr), "cuLaunchKernelEx");
     return;
   }
-  api_->check(api_->cuLaunchKernel(f, grid_x, grid_y, 1, block_x, 1, 1, 0, s, params, nullptr), "cuLaunchKernel");
+  api_->check(api_->cuLaunchKernel(f, grid_x, grid_y, grid_z, block_x, 1, 1, 0, s, params, nullptr), "cuLaunchKernel");
 }
 
 int CudaDriver::resident_blocks(Function f, int threads) const {

@@ -50,7 +50,7 @@ class CudaDriver {
   // griddepcontrol.wait, kernels/cuda_gemv_source.h's wait_previous) before reading what that
   // one wrote and before writing anything.
   void launch(Function f, unsigned grid_x, unsigned grid_y, unsigned block_x, void** params, Stream s,
-              bool overlap_previous = false);
+              bool overlap_previous = false, unsigned grid_z = 1);
   // Programmatic dependent launch: compute capability 9.0 or later and a driver with
   // cuLaunchKernelEx.
   bool overlaps_launches() const;

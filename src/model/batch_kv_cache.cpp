@@ -229,6 +229,12 @@ std::pair<mx::array, mx::array> BatchKVCache::update(int layer, const mx::array&
   return {keys, values};
 }
 
+void BatchKVCache::end_step_written() {
+  if (!in_step_) throw Error("internal: decode batch step ended outside a step");
+  ++end_;
+  in_step_ = false;
+}
+
 std::pair<mx::array, mx::array> BatchKVCache::buffers(int layer) const {
   const auto& l = layers_.at(static_cast<std::size_t>(layer));
   return {*l.keys, *l.values};

@@ -49,6 +49,14 @@ class BatchKVCache {
 
   // Before a step's forward pass: makes room for one more column and prepares the arrays below.
   void begin_step();
+  // Whether begin_step() must grow the buffers (new arrays: their old storage is released).
+  bool full() const { return end_ + 1 > columns_; }
+  // The column every row's new position goes to in this step, and the buffers' column count.
+  int column() const { return end_; }
+  int columns() const { return columns_; }
+  // Ends a step whose new positions a kernel wrote into the buffers in place (model::CudaDecoder)
+  // instead of update().
+  void end_step_written();
   // Row r's new token is at position positions()[r] (0 for a free row); the same as an int32 array.
   const std::vector<int>& positions() const { return positions_; }
   const mlx::core::array& positions_array() const { return *positions_array_; }

@@ -9,6 +9,7 @@
 #include "common/env_switch.h"
 #include "common/log.h"
 #include "kernels/cuda_gemv_source.h"
+#include "model/cuda_array_ptr.h"
 #include "model/cuda_decoder_kernels.h"
 #include "model/phi3.h"
 
@@ -19,22 +20,7 @@ namespace ck = cuda_kernels;
 
 namespace {
 
-constexpr int kEventSlots = 4;
-constexpr int kMaxChunks = 64;
-
-// The device address of an evaluated, row-contiguous MLX array on MLX's CUDA backend. MLX keeps a
-// {data, size, device} record behind each buffer (mlx/backend/cuda/allocator.h: CudaBuffer);
-// its data is device (or managed) memory and array::offset() is in bytes.
-cu::DevicePtr device_ptr(const mx::array& a) {
-  struct MlxCudaBuffer {
-    void* data;
-    std::size_t size;
-    int device;
-  };
-  if (!a.is_available() || !a.flags().row_contiguous) throw Error("CUDA decoder: an array is not ready in place");
-  const auto* b = static_cast<const MlxCudaBuffer*>(const_cast<mx::array&>(a).buffer().ptr());
-  return reinterpret_cast<cu::DevicePtr>(static_cast<char*>(b->data) + a.offset());
-}
+cu::DevicePtr device_ptr(const mx::array& a) { return cuda_array_ptr(a); }
 
 bool is_q4_g64(const kernels::LinearWeight& w) {
   return w.quantized() && w.bits == 4 && w.group_size == 64 && w.biases && w.scales &&
@@ -79,10 +65,13 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   // One kernel per distinct GEMV variant; wanted: each linear layer's variant.
   std::vector<ck::Gemv> gemvs;
   std::vector<std::pair<LinearPtrs*, std::string>> wanted;
+  // Batches of rows on the tensor cores (mma.sync: compute capability 8.0 on).
+  const bool batches = driver.compute_capability() >= 80 && env_switch("PENSIEVE_CUDA_BATCH_DECODER");
   // residual: y += W·x; norm: the RMS norm weight applied to x first (0: none); gated: [gate; up]
   // rows, y = silu(gate) · up.
   auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool residual, cu::DevicePtr norm = 0,
                     bool gated = false) {
+    if (batches) plan_batch_gemm(w.in_features(), w.out_features(), residual ? 1 : gated ? 2 : 0, p);
     if (gated && w.out_features() % 16 != 0) throw Error("CUDA decoder: gate_up rows not a multiple of 16");
     const ck::Gemv g{w.in_features(), gated ? 2 : kernels::gemv_rows_per_warp(w.out_features()), residual, norm != 0,
                      gated};
@@ -110,10 +99,14 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   embed_.biases = device_ptr(*model.embed_->biases);
   linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, device_ptr(*model.final_norm_));
 
-  ck::Dims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, kMaxChunks};
+  ck::Dims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, kMaxChunks, kMaxRows};
   std::vector<std::string> names{"embed", "attention", "argmax"};
   for (const auto& g : gemvs) names.push_back(g.name());
-  module_ = driver_.compile(ck::source(dims, gemvs), names);
+  const auto gemms = batch_gemm_variants();
+  if (!gemms.empty()) names.insert(names.end(), {"attention_rows", "norm_rows"});
+  for (const auto& g : gemms) names.push_back(g.name());
+  module_ = driver_.compile(ck::source(dims, gemvs, gemms), names);
+  find_batch_kernels();
   embed_fn_ = module_->function("embed");
   attention_fn_ = module_->function("attention");
   argmax_fn_ = module_->function("argmax");
@@ -153,8 +146,9 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   }
   stream_ = driver_.make_stream();
   for (int i = 0; i < kEventSlots; ++i) events_.push_back(driver_.make_event());
-  host_tokens_ = static_cast<int32_t*>(driver_.alloc_host(sizeof(int32_t) * kEventSlots));
-  host_logits_ = driver_.alloc_host(halves(vocab_));
+  host_tokens_ = static_cast<int32_t*>(driver_.alloc_host(sizeof(int32_t) * kEventSlots * kMaxRows));
+  host_info_ = static_cast<int32_t*>(driver_.alloc_host(sizeof(int32_t) * kEventSlots * 3 * kMaxRows));
+  host_logits_ = driver_.alloc_host(halves(static_cast<std::size_t>(vocab_) * (attention_rows_fn_ ? kMaxRows : 1)));
   // The inverse frequencies of every rotation the model may pick (unquantized caches fold the
   // attention factor into the scale, as the MLX path does for them).
   for (int total : {1, c.original_max_position_embeddings + 1}) {
@@ -167,6 +161,15 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
     driver_.synchronize(stream_);
     inv_freqs_.emplace_back(&spec, p);
   }
+  // A batch's rows each take the rotation of their own length (as Rope::apply_rows).
+  for (int which : {0, 1}) {
+    const auto& spec = model.rope_.spec_for(which == 0 ? 1 : c.original_max_position_embeddings + 1, /*fold=*/true);
+    for (const auto& [s, p] : inv_freqs_)
+      if (s == &spec) row_rope_.inv_freq[which] = p;
+    row_rope_.position_scale[which] = spec.position_scale;
+    row_rope_.factor[which] = spec.attention_factor;
+  }
+  row_rope_.long_from = c.original_max_position_embeddings;  // position + 1 > original: long
 }
 
 CudaDecoder::~CudaDecoder() {
@@ -174,10 +177,13 @@ CudaDecoder::~CudaDecoder() {
     if (stream_) driver_.synchronize(stream_);
   } catch (...) {
   }
-  for (auto p : {h_, qkv_, attn_, gu_, logits_, token_, part_, done_}) driver_.free(p);
+  for (auto p : {h_, qkv_, attn_, gu_, logits_, token_, part_, done_, bs_.h, bs_.x, bs_.qkv, bs_.attn, bs_.gu,
+                 bs_.logits, bs_.tokens, bs_.info, bs_.part, bs_.done})
+    driver_.free(p);
   for (auto& [spec, p] : inv_freqs_) driver_.free(p);
   for (auto e : events_) driver_.destroy_event(e);
   driver_.free_host(host_tokens_);
+  driver_.free_host(host_info_);
   driver_.free_host(host_logits_);
   driver_.destroy_stream(stream_);
 }
@@ -190,6 +196,8 @@ void CudaDecoder::bind(KVCache& cache) {
   if (!accepts(cache)) throw Error("CUDA decoder: needs a prefilled float16 KV cache");
   finish();
   cache_ = &cache;
+  batch_ = nullptr;
+  rows_ = 1;
   cache.own_buffers();  // this decoder writes in place
   mx::synchronize();    // MLX's prefill wrote the cache
   refresh_cache_pointers();
@@ -214,7 +222,7 @@ void CudaDecoder::gemv(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
 }
 
 void CudaDecoder::step(int32_t token) {
-  if (!cache_) throw Error("CUDA decoder: no cache bound");
+  if (!cache_) throw Error("CUDA decoder: no one-sequence cache bound");
   const auto& c = model_.config_;
   int pos = cache_->offset();
   if (pos + 1 > capacity_) {
@@ -256,29 +264,35 @@ void CudaDecoder::step(int32_t token) {
     void* params[] = {&logits_, &vocab_, &token_};
     driver_.launch(argmax_fn_, 1, 1, ck::kArgmaxThreads, params, stream_, overlap_);
   }
-  // The step's token to the host, ordered before the next step's argmax overwrites it.
-  const int slot = next_slot_;
-  next_slot_ = (next_slot_ + 1) % kEventSlots;
-  driver_.copy_to_host_async(host_tokens_ + slot, token_, sizeof(int32_t), stream_);
-  driver_.record(events_[static_cast<std::size_t>(slot)], stream_);
-  queued_.push_back(slot);
+  queue_tokens(token_);
   cache_->advance(1);
 }
 
-int32_t CudaDecoder::next_token() {
+// The step's tokens to the host, ordered before the next step's argmax overwrites them.
+void CudaDecoder::queue_tokens(cu::DevicePtr tokens) {
+  const int slot = next_slot_;
+  next_slot_ = (next_slot_ + 1) % kEventSlots;
+  driver_.copy_to_host_async(host_tokens_ + slot * kMaxRows, tokens, sizeof(int32_t) * rows_, stream_);
+  driver_.record(events_[static_cast<std::size_t>(slot)], stream_);
+  queued_.push_back(slot);
+}
+
+std::vector<int32_t> CudaDecoder::next_tokens() {
   if (queued_.empty()) throw Error("CUDA decoder: no step queued");
   const int slot = queued_.front();
   queued_.pop_front();
   driver_.wait(events_[static_cast<std::size_t>(slot)]);
-  return host_tokens_[slot];
+  const int32_t* t = host_tokens_ + slot * kMaxRows;
+  return std::vector<int32_t>(t, t + rows_);
 }
 
 std::vector<float> CudaDecoder::logits() {
-  driver_.copy_to_host_async(host_logits_, logits_, static_cast<std::size_t>(vocab_) * 2, stream_);
+  const std::size_t n = static_cast<std::size_t>(vocab_) * rows_;
+  driver_.copy_to_host_async(host_logits_, batch_ ? bs_.logits : logits_, n * 2, stream_);
   driver_.synchronize(stream_);
   queued_.clear();  // every queued token has been computed; a caller reading logits samples itself
   const auto* h = static_cast<const mx::float16_t*>(host_logits_);
-  std::vector<float> out(static_cast<std::size_t>(vocab_));
+  std::vector<float> out(n);
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(h[i]);
   return out;
 }

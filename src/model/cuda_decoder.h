@@ -8,15 +8,24 @@
 // filled. Greedy steps chain on the device (the next step reads the argmax the last one wrote),
 // so a step can be queued before the previous token is read.
 //
+// It also runs the decode steps of a batch of sequences (model::BatchKVCache's rows, up to
+// kMaxRows) where the GPU has tensor cores: each weight is read once a step for every row
+// (kernels: cuda_decoder_kernels.h's BatchGemm), attention reads each row's span of the shared
+// buffers, and the step's new column is written in place. MLX's batched graph of the same step
+// costs the host as much as a lone sequence's did (bench/gpu/README.md).
+//
 // Applies to float16 models whose linear layers are all 4-bit group-64 affine with biases, with an
 // unquantized float16 KV cache; create() returns nullptr otherwise, off CUDA, and with
-// PENSIEVE_CUDA_DECODER=0.
+// PENSIEVE_CUDA_DECODER=0 (PENSIEVE_CUDA_BATCH_DECODER=0 keeps batches on MLX's path).
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "kernels/cuda_driver.h"
+#include "model/batch_kv_cache.h"
+#include "model/cuda_decoder_kernels.h"
 #include "model/kv_cache.h"
 
 namespace pensieve::model {
@@ -41,13 +50,29 @@ class CudaDecoder {
   // device) at the cache's offset.
   void step(int32_t token);
   // The argmax of the oldest queued step whose token has not been read (waits for it).
-  int32_t next_token();
+  int32_t next_token() { return next_tokens()[0]; }
+  // The same for each row bound (one for a KVCache).
+  std::vector<int32_t> next_tokens();
   // Steps queued whose token next_token() has not returned yet.
   int unread() const { return static_cast<int>(queued_.size()); }
-  // The logits of the last step queued, float32 (waits for it).
+  // The logits of the last step queued, float32, rows bound × vocabulary (waits for it).
   std::vector<float> logits();
   // Waits for every queued step (tokens not read are dropped): MLX may use the cache again.
   void finish();
+
+  static constexpr int kMaxRows = 32;
+  // Whether bind() takes `batch`: float16 rows, at most kMaxRows of them, and the batched kernels
+  // built (compute capability 8.0 on, not turned off).
+  bool accepts(const BatchKVCache& batch) const;
+  // Continues every row of `batch` (accepts(), evaluated by MLX): each step writes the column of
+  // its new positions and ends the batch's step. The batch must keep its rows (no add, remove or
+  // compaction) until finish(), and outlive the decoding.
+  void bind(BatchKVCache& batch);
+  // Queues the step that consumes tokens[r] for each row r of the batch bound (empty: the argmaxes
+  // the previous step left on the device). A free row's token is anything in the vocabulary.
+  void step_rows(std::span<const int32_t> tokens);
+  // Rows bound: 1 for a KVCache.
+  int rows() const { return rows_; }
 
  private:
   struct LinearPtrs {
@@ -57,6 +82,15 @@ class CudaDecoder {
     unsigned blocks = 0;                // the launch's grid: as many as are resident at once, or fewer
     int out = 0;
     kernels::cuda::Function fn = nullptr;
+    // The batched product: a kernel for up to 8 and up to 32 rows, its grid and output values a row.
+    kernels::cuda::Function batch_fn[2] = {nullptr, nullptr};
+    unsigned batch_blocks = 0;
+    int batch_out = 0;
+  };
+  // Device scratch of a batch's step (kMaxRows rows each), made at the first bind(BatchKVCache&).
+  struct BatchScratch {
+    kernels::cuda::DevicePtr h = 0, x = 0, qkv = 0, attn = 0, gu = 0, logits = 0, tokens = 0, info = 0, part = 0,
+                             done = 0;
   };
   struct LayerPtrs {
     LinearPtrs qkv, o, gate_up, down;
@@ -65,6 +99,18 @@ class CudaDecoder {
   explicit CudaDecoder(const Phi3Model& model, kernels::cuda::CudaDriver& driver);
   void refresh_cache_pointers();
   void gemv(const LinearPtrs& l, kernels::cuda::DevicePtr x, kernels::cuda::DevicePtr y);
+  static constexpr int kEventSlots = 4;
+  static constexpr int kMaxChunks = 64;
+  // The batched product of a linear layer (mode as cuda_kernels::BatchGemm's), every variant
+  // wanted, and the kernels found once compiled (cuda_decoder_batch.cpp).
+  void plan_batch_gemm(int in, int out, int mode, LinearPtrs& p);
+  std::vector<cuda_kernels::BatchGemm> batch_gemm_variants() const;
+  void find_batch_kernels();
+  void refresh_batch_pointers();
+  void gemm_rows(const LinearPtrs& l, kernels::cuda::DevicePtr x, kernels::cuda::DevicePtr y);
+  void norm_rows(kernels::cuda::DevicePtr norm, kernels::cuda::DevicePtr x);
+  // After a step's launches: its tokens to the host slot and the slot's event.
+  void queue_tokens(kernels::cuda::DevicePtr tokens);
 
   const Phi3Model& model_;
   kernels::cuda::CudaDriver& driver_;
@@ -79,11 +125,24 @@ class CudaDecoder {
   // RoPE inverse frequencies for each spec the model may use (short and long LongRoPE factors).
   std::vector<std::pair<const void*, kernels::cuda::DevicePtr>> inv_freqs_;
   std::vector<kernels::cuda::Event> events_;
-  int32_t* host_tokens_ = nullptr;  // pinned, one slot an event
-  void* host_logits_ = nullptr;     // pinned float16
+  int32_t* host_tokens_ = nullptr;  // pinned, kMaxRows a slot, one slot an event
+  int32_t* host_info_ = nullptr;    // pinned, a batch step's tokens, first columns, positions (kMaxRows each), a slot an event
+  void* host_logits_ = nullptr;     // pinned float16, kMaxRows × vocabulary
   std::deque<int> queued_;          // event slots of steps whose token is not read yet
   int next_slot_ = 0;
   KVCache* cache_ = nullptr;
+  BatchKVCache* batch_ = nullptr;
+  int rows_ = 1;
+  BatchScratch bs_;
+  bool batch_planned_ = true;  // every linear layer has a batched product
+  kernels::cuda::Function attention_rows_fn_ = nullptr, norm_rows_fn_ = nullptr;
+  std::vector<std::pair<LinearPtrs*, cuda_kernels::BatchGemm>> batch_wanted_;  // until the module is built
+  struct RowRope {  // as the kernel source's RowRope
+    kernels::cuda::DevicePtr inv_freq[2] = {0, 0};
+    float position_scale[2] = {1, 1};
+    float factor[2] = {1, 1};
+    int long_from = 0;
+  } row_rope_;
   int capacity_ = 0;
   float eps_ = 0, scale_ = 0;
   int vocab_ = 0;

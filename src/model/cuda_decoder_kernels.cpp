@@ -10,13 +10,26 @@ namespace {
 // let_next_start() and wait_previous(): CudaDecoder launches them to overlap their predecessor.
 constexpr const char* kKernels = R"(
 #define NEG_INF __int_as_float(0xff800000)
-// Row `token` (from the device when token_host < 0) of the 4-bit embedding, dequantized.
+// The batched GEMM's input order: each 8 values k0 … k7 stored as the pairs (k0,k4) (k1,k5)
+// (k2,k6) (k3,k7), the order in which a packed word's nibbles dequantize two at a time.
+__device__ __forceinline__ int paired_index(int k) { return (k & ~7) | ((k & 3) << 1) | ((k >> 2) & 1); }
+__device__ __forceinline__ uint4 pair8(const float (&v)[8]) {
+  uint4 p;
+  p.x = pack2(v[0], v[4]);
+  p.y = pack2(v[1], v[5]);
+  p.z = pack2(v[2], v[6]);
+  p.w = pack2(v[3], v[7]);
+  return p;
+}
+// Row `token` (from the device when token_host < 0) of the 4-bit embedding, dequantized; block b
+// embeds row b of a batch (token_dev[b], out + b·HIDDEN).
 extern "C" __global__ void embed(const int* token_dev, int token_host, const u32* w, const h16* scales,
                                  const h16* biases, h16* out, int vocab) {
   let_next_start();
   wait_previous();
-  int tok = token_host >= 0 ? token_host : token_dev[0];
+  int tok = token_host >= 0 ? token_host : token_dev[blockIdx.x];
   if (tok < 0 || tok >= vocab) tok = 0;
+  out += (size_t)blockIdx.x * HIDDEN;
   const u32* row = w + (size_t)tok * (HIDDEN / 8);
   for (int word = threadIdx.x; word < HIDDEN / 8; word += blockDim.x) {
     const u32 q = row[word];
@@ -27,15 +40,13 @@ extern "C" __global__ void embed(const int* token_dev, int token_host, const u32
   }
 }
 
-// Rows j0 … j0+U−1 of a head's keys or values (past `stop`: row stop−1 again, masked by the
-// caller), a lane's E dimensions of each, all loads issued before any is used.
-template <int U, int E>
-__device__ __forceinline__ void load_rows(const h16* base, int j0, int stop, int lane, float (&out)[U][E]) {
+// The float values of eight packed halves.
+__device__ __forceinline__ void unpack8(uint4 v, float* out) {
+  const u32 w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-  for (int u = 0; u < U; ++u) {
-    const int j = j0 + u < stop ? j0 + u : stop - 1;
-#pragma unroll
-    for (int e = 0; e < E; ++e) out[u][e] = h2f(base[(size_t)j * HEAD_DIM + lane + 32 * e]);
+  for (int i = 0; i < 4; ++i) {
+    out[2 * i] = h2f((h16)(w[i] & 0xffffu));
+    out[2 * i + 1] = h2f((h16)(w[i] >> 16));
   }
 }
 
@@ -57,68 +68,94 @@ __device__ __forceinline__ float rotated(const h16* qkv, int head, int d, const 
   return d < HALF ? x1 * cs - x2 * sn : x2 * cs + x1 * sn;
 }
 
-// Decode attention at `pos` straight from the qkv projection (flash-decoding): block (head,
-// chunk) attends over positions [chunk·len_per, …) of its KV head, its query rotated as it loads
-// it. The block whose chunk holds `pos` first writes the new position's rotated key and value
-// into the caches. Each block leaves its running max, sum of exponentials and weighted values in
-// part (MAX_CHUNKS slots a head, HEAD_DIM + 2 floats each); the last of a head's blocks to finish
-// (done[head] counts them, and that block resets it) combines them into out. Four warps a block,
-// four keys a turn a warp, loads first.
-extern "C" __global__ void attention(const h16* qkv, h16* kcache, h16* vcache, const float* inv_freq, int pos, int cap,
-                                     float position_scale, float factor, float* part, int* done, h16* out, int chunks,
-                                     int len_per, float scale) {
-  let_next_start();
-  wait_previous();
+// Decode attention of one sequence's new position straight from the qkv projection
+// (flash-decoding): block (head, chunk) attends over the columns [first, column] of its KV head
+// that fall in [chunk·len_per, …), its query rotated at `pos` as it loads it. The block whose
+// chunk holds `column` first writes the new position's rotated key and value there. Each block
+// leaves its running max, sum of exponentials and weighted values in part (MAX_CHUNKS slots a
+// head, HEAD_DIM + 2 floats each); the last of a head's blocks to finish (done[head] counts them,
+// and that block resets it) combines them into out (paired: in the batched GEMM's input order).
+// Four warps a block, eight keys a turn a warp.
+__device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache, const float* inv_freq, int pos,
+                                       int first, int column, int cap, float position_scale, float factor, float* part,
+                                       int* done, h16* out, bool paired, int chunks, int len_per, float scale) {
   constexpr int E = HEAD_DIM / 32;
-  constexpr int U = 4;
+  constexpr int Q = HEAD_DIM / 4;  // a lane's quarter of a row
   constexpr int WARPS = 4;
   const int h = blockIdx.x, chunk = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int kvh = h / (HEADS / KV_HEADS);
-  const int len = pos + 1;
-  const int start = chunk * len_per;
-  const int stop = min(len, start + len_per);
+  const int len = column + 1;
+  const int chunk_start = chunk * len_per;
+  const int start = max(first, chunk_start);
+  const int stop = min(len, chunk_start + len_per);
   h16* const kb = kcache + (size_t)kvh * cap * HEAD_DIM;
   h16* const vb = vcache + (size_t)kvh * cap * HEAD_DIM;
-  if (stop == len) {  // uniform over the block
+  if (column >= chunk_start && column < chunk_start + len_per) {  // uniform over the block
     for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
-      kb[(size_t)pos * HEAD_DIM + d] = f2h(rotated(qkv, HEADS + kvh, d, inv_freq, pos, position_scale, factor));
-      vb[(size_t)pos * HEAD_DIM + d] = qkv[(size_t)(HEADS + KV_HEADS + kvh) * HEAD_DIM + d];
+      kb[(size_t)column * HEAD_DIM + d] = f2h(rotated(qkv, HEADS + kvh, d, inv_freq, pos, position_scale, factor));
+      vb[(size_t)column * HEAD_DIM + d] = qkv[(size_t)(HEADS + KV_HEADS + kvh) * HEAD_DIM + d];
     }
     __syncthreads();  // the block's own writes are visible to it from here
   }
-  float qv[E];
+  // A warp takes eight keys a turn: lane = 4·u + p reads the p-th quarter of key u's row and of
+  // its value (16-byte loads, a turn's keys contiguous), the quarters' dot products meet over the
+  // four lanes, and each lane keeps a running softmax of its own keys over its quarter.
+  const int u = lane >> 2, p = lane & 3;
+  __shared__ float qs[HEAD_DIM];  // the query, rotated once a block
+  for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x)
+    qs[d] = round_h(rotated(qkv, h, d, inv_freq, pos, position_scale, factor)) * scale;
+  __syncthreads();
+  float qv[Q];
 #pragma unroll
-  for (int e = 0; e < E; ++e) qv[e] = round_h(rotated(qkv, h, lane + 32 * e, inv_freq, pos, position_scale, factor)) * scale;
-  float m = NEG_INF, l = 0.0f, acc[E];
+  for (int d = 0; d < Q; ++d) qv[d] = qs[p * Q + d];
+  float m = NEG_INF, l = 0.0f, acc[Q];
 #pragma unroll
-  for (int e = 0; e < E; ++e) acc[e] = 0.0f;
-  for (int j0 = start + warp * U; j0 < stop; j0 += WARPS * U) {
-    float kv[U][E], s[U];
-    load_rows(kb, j0, stop, lane, kv);
+  for (int d = 0; d < Q; ++d) acc[d] = 0.0f;
+  for (int j0 = start + warp * 8; j0 < stop; j0 += WARPS * 8) {
+    const int j = j0 + u;
+    const bool valid = j < stop;
+    const size_t at = ((size_t)(valid ? j : stop - 1) * HEAD_DIM + p * Q) / 8;
+    uint4 kq[Q / 8], vq[Q / 8];
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      s[u] = 0.0f;
-#pragma unroll
-      for (int e = 0; e < E; ++e) s[u] += qv[e] * kv[u][e];
-      s[u] = warp_sum(s[u]);
+    for (int i = 0; i < Q / 8; ++i) {
+      kq[i] = reinterpret_cast<const uint4*>(kb)[at + i];
+      vq[i] = reinterpret_cast<const uint4*>(vb)[at + i];
     }
-    float mn = m;
+    float s = 0.0f;
 #pragma unroll
-    for (int u = 0; u < U; ++u)
-      if (j0 + u < stop) mn = fmaxf(mn, s[u]);
-    const float corr = m == NEG_INF ? 0.0f : __expf(m - mn);
-    l *= corr;
+    for (int i = 0; i < Q / 8; ++i) {
+      float k8[8];
+      unpack8(kq[i], k8);
 #pragma unroll
-    for (int e = 0; e < E; ++e) acc[e] *= corr;
-    load_rows(vb, j0, stop, lane, kv);
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const float p = j0 + u < stop ? __expf(s[u] - mn) : 0.0f;
-      l += p;
-#pragma unroll
-      for (int e = 0; e < E; ++e) acc[e] += p * kv[u][e];
+      for (int e = 0; e < 8; ++e) s += qv[8 * i + e] * k8[e];
     }
+    s += __shfl_xor_sync(0xffffffffu, s, 1);
+    s += __shfl_xor_sync(0xffffffffu, s, 2);
+    if (valid) {
+      const float mn = fmaxf(m, s);
+      const float corr = m == NEG_INF ? 0.0f : __expf(m - mn);
+      const float pr = __expf(s - mn);
+      l = l * corr + pr;
+#pragma unroll
+      for (int i = 0; i < Q / 8; ++i) {
+        float v8[8];
+        unpack8(vq[i], v8);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[8 * i + e] = acc[8 * i + e] * corr + pr * v8[e];
+      }
+      m = mn;
+    }
+  }
+  // The warp's eight running softmaxes into one (lanes of the same quarter).
+#pragma unroll
+  for (int off = 4; off < 32; off <<= 1) {
+    const float mo = __shfl_xor_sync(0xffffffffu, m, off), lo = __shfl_xor_sync(0xffffffffu, l, off);
+    const float mn = fmaxf(m, mo);
+    const float c = m == NEG_INF ? 0.0f : __expf(m - mn), co = mo == NEG_INF ? 0.0f : __expf(mo - mn);
+    l = l * c + lo * co;
+#pragma unroll
+    for (int d = 0; d < Q; ++d) acc[d] = acc[d] * c + __shfl_xor_sync(0xffffffffu, acc[d], off) * co;
     m = mn;
   }
   __shared__ float wm[WARPS], wl[WARPS], wacc[WARPS][HEAD_DIM];
@@ -126,8 +163,10 @@ extern "C" __global__ void attention(const h16* qkv, h16* kcache, h16* vcache, c
     wm[warp] = m;
     wl[warp] = l;
   }
+  if (u == 0) {
 #pragma unroll
-  for (int e = 0; e < E; ++e) wacc[warp][lane + 32 * e] = acc[e];
+    for (int d = 0; d < Q; ++d) wacc[warp][p * Q + d] = acc[d];
+  }
   __syncthreads();
   float* const head_part = part + (size_t)h * MAX_CHUNKS * (HEAD_DIM + 2);
   if (warp == 0) {
@@ -170,15 +209,82 @@ extern "C" __global__ void attention(const h16* qkv, h16* kcache, h16* vcache, c
       L += __ldcg(slot + 1) * w;
       o += __ldcg(slot + 2 + d) * w;
     }
-    out[h * HEAD_DIM + d] = f2h(o / L);
+    const int i = h * HEAD_DIM + d;
+    out[paired ? paired_index(i) : i] = f2h(o / L);
   }
   if (threadIdx.x == 0) done[h] = 0;
 }
 
-// The first index of the largest logit (as MLX's argmax), one block.
+// One sequence at `pos` (its cache's columns 0 … pos).
+extern "C" __global__ void attention(const h16* qkv, h16* kcache, h16* vcache, const float* inv_freq, int pos, int cap,
+                                     float position_scale, float factor, float* part, int* done, h16* out, int chunks,
+                                     int len_per, float scale) {
+  let_next_start();
+  wait_previous();
+  attend(qkv, kcache, vcache, inv_freq, pos, 0, pos, cap, position_scale, factor, part, done, out, false, chunks,
+         len_per, scale);
+}
+
+// The rotation of a batch's rows: each row takes the short or long factors by its own position.
+struct RowRope {
+  const float* inv_freq[2];  // short, long
+  float position_scale[2];
+  float factor[2];
+  int long_from;  // positions at least this take the long factors
+};
+
+// Row blockIdx.z of a batch (model::BatchKVCache: right-aligned rows, the new position of every
+// row at column `column`): rows_info[r] is the row's first column, rows_info[MAX_ROWS + r] its
+// position. Its output in the batched GEMM's order.
+extern "C" __global__ void attention_rows(const h16* qkv, h16* kcache, h16* vcache, RowRope rope, const int* rows_info,
+                                          int column, int cap, float* part, int* done, h16* out, int chunks,
+                                          int len_per, float scale) {
+  let_next_start();
+  wait_previous();
+  const int r = blockIdx.z;
+  const int pos = rows_info[MAX_ROWS + r];
+  const int which = pos >= rope.long_from ? 1 : 0;
+  const size_t row_cache = (size_t)r * KV_HEADS * cap * HEAD_DIM;
+  attend(qkv + (size_t)r * QKV_WIDTH, kcache + row_cache, vcache + row_cache, rope.inv_freq[which], pos,
+         rows_info[r], column, cap, rope.position_scale[which], rope.factor[which],
+         part + (size_t)r * HEADS * MAX_CHUNKS * (HEAD_DIM + 2), done + r * HEADS, out + (size_t)r * HEADS * HEAD_DIM,
+         true, chunks, len_per, scale);
+}
+
+// Row blockIdx.x of h, RMS-normalized and times w (as the GEMV's NORM staging), in the batched
+// GEMM's input order.
+extern "C" __global__ void norm_rows(const h16* h, const h16* w, float eps, uint4* out) {
+  let_next_start();
+  wait_previous();
+  constexpr int WARPS = 8;
+  const h16* x = h + (size_t)blockIdx.x * HIDDEN;
+  __shared__ float part[WARPS];
+  float squares = 0.0f;
+  for (int i = threadIdx.x; i < HIDDEN; i += WARPS * 32) {
+    const float v = h2f(x[i]);
+    squares += v * v;
+  }
+  squares = warp_sum(squares);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = squares;
+  __syncthreads();
+  float total = 0.0f;
+#pragma unroll
+  for (int i = 0; i < WARPS; ++i) total += part[i];
+  const float norm_scale = rsqrtf(total / HIDDEN + eps);
+  for (int word = threadIdx.x; word < HIDDEN / 8; word += WARPS * 32) {
+    float v[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) v[k] = round_h(h2f(w[8 * word + k]) * round_h(h2f(x[8 * word + k]) * norm_scale));
+    out[(size_t)blockIdx.x * (HIDDEN / 8) + word] = pair8(v);
+  }
+}
+
+// The first index of the largest logit (as MLX's argmax); block b takes row b of a batch.
 extern "C" __global__ void argmax(const h16* logits, int vocab, int* token) {
   let_next_start();
   wait_previous();
+  logits += (size_t)blockIdx.x * vocab;
+  token += blockIdx.x;
   float best = NEG_INF;
   int index = 0x7fffffff;
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
@@ -215,16 +321,169 @@ extern "C" __global__ void argmax(const h16* logits, int vocab, int* token) {
 }
 )";
 
+constexpr const char* kBatchGemm = R"(
+#if __CUDA_ARCH__ >= 800
+// d += a · b on the tensor cores: a 16×16 float16 tile of weights (row-major fragments a0 … a3),
+// b a 16×8 tile of activations, d 16×8 float32.
+__device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// A packed word's eight weights as the half2 pairs (k0,k4) (k1,k5) (k2,k6) (k3,k7), each n·s + b:
+// the nibbles OR-ed into 1024.0's mantissa and 1024 taken off (the high nibble of a byte, 16x as
+// large: x/16 − 64), then the scale and bias in one fma.
+__device__ __forceinline__ void dequant_word(u32 q, u32 s2, u32 b2, u32 (&out)[4]) {
+  const u32 k1024 = 0x64006400u, k16th = 0x2C002C00u, km64 = 0xD400D400u;
+  const u32 q8 = q >> 8;
+  out[0] = hfma2(hsub2((q & 0x000F000Fu) | 0x64006400u, k1024), s2, b2);
+  out[1] = hfma2(hfma2((q & 0x00F000F0u) | 0x64006400u, k16th, km64), s2, b2);
+  out[2] = hfma2(hsub2((q8 & 0x000F000Fu) | 0x64006400u, k1024), s2, b2);
+  out[3] = hfma2(hfma2((q8 & 0x00F000F0u) | 0x64006400u, k16th, km64), s2, b2);
+}
+
+// The weights a lane loads for one 128-wide chunk of its warp's slice: 32 consecutive weights of
+// fragment rows g and g + 8 of each of the block's T tiles, with their group's scale and bias.
+template <int T>
+struct ChunkWeights {
+  uint4 q[T][2];
+  u32 s[T][2], b[T][2];  // the scale and bias twice (half2)
+};
+
+// y = W · x for up to 8·NT rows of x at once (a batch's sequences), W 4-bit group-64 [N, K].
+// x: [8·NT rows][K] in the paired order (norm_rows). 8 warps a block, each taking an eighth of K
+// for the block's T tiles of 16 weight rows; the warps' partial sums meet in shared memory.
+// MODE 0: y[b][row] = the product; 1: y[b][row] += it (as a separate add: the product rounded to
+// half first); 2 (gated): tile rows 0–7 are gate rows i and rows 8–15 the up rows n_out + i,
+// y[b][i] = silu(gate) · up in the paired order (the next GEMM's input). Rows of y past `rows`
+// are not written.
+template <int K, int T, int NT, int MODE>
+__device__ __forceinline__ void gemm_rows(const uint4* __restrict__ x, const uint4* __restrict__ w,
+                                          const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
+                                          int n_out, int rows) {
+  constexpr int WARPS = 8, CHUNKS = K / (128 * WARPS);
+  static_assert(K % (128 * WARPS) == 0, "K must be a multiple of 1024");
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
+  int row_of[T][2];
+#pragma unroll
+  for (int t = 0; t < T; ++t) {
+    if (MODE == 2) {
+      row_of[t][0] = blockIdx.x * 8 * T + t * 8 + g;
+      row_of[t][1] = row_of[t][0] + n_out;
+    } else {
+      row_of[t][0] = blockIdx.x * 16 * T + t * 16 + g;
+      row_of[t][1] = row_of[t][0] + 8;
+    }
+  }
+  const int k_first = warp * (K / WARPS) + tig * 32;  // + 128 a chunk
+  auto load = [&](ChunkWeights<T>& cw, int chunk) {
+    const int k = k_first + chunk * 128;
+#pragma unroll
+    for (int t = 0; t < T; ++t)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const size_t row = (size_t)row_of[t][h];
+        cw.q[t][h] = __ldcs(w + row * (K / 32) + k / 32);
+        const u32 s = scales[row * (K / 64) + k / 64], b = biases[row * (K / 64) + k / 64];
+        cw.s[t][h] = s | (s << 16);
+        cw.b[t][h] = b | (b << 16);
+      }
+  };
+  ChunkWeights<T> cw[2];
+  load(cw[0], 0);
+  // The weights' loads are in flight; x (and y) come from the previous kernel.
+  let_next_start();
+  wait_previous();
+  float acc[T][NT][4];
+#pragma unroll
+  for (int t = 0; t < T; ++t)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[t][j][e] = 0.0f;
+#pragma unroll
+  for (int c = 0; c < CHUNKS; ++c) {
+    if (c + 1 < CHUNKS) load(cw[(c + 1) & 1], c + 1);
+    const ChunkWeights<T>& cur = cw[c & 1];
+    const int word0 = (k_first + c * 128) / 8;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {  // the four packed words of the lane's 32 weights
+      uint4 xv[NT];
+#pragma unroll
+      // Plain loads: x is the previous kernel's output, written while this one may already run
+      // (overlapped launch), so never through the read-only path.
+      for (int j = 0; j < NT; ++j) xv[j] = x[(size_t)(j * 8 + g) * (K / 8) + word0 + i];
+#pragma unroll
+      for (int t = 0; t < T; ++t) {
+        u32 lo[4], hi[4];
+        const u32 qlo = i == 0 ? cur.q[t][0].x : i == 1 ? cur.q[t][0].y : i == 2 ? cur.q[t][0].z : cur.q[t][0].w;
+        const u32 qhi = i == 0 ? cur.q[t][1].x : i == 1 ? cur.q[t][1].y : i == 2 ? cur.q[t][1].z : cur.q[t][1].w;
+        dequant_word(qlo, cur.s[t][0], cur.b[t][0], lo);
+        dequant_word(qhi, cur.s[t][1], cur.b[t][1], hi);
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          mma16816(acc[t][j], lo[0], hi[0], lo[1], hi[1], xv[j].x, xv[j].y);
+          mma16816(acc[t][j], lo[2], hi[2], lo[3], hi[3], xv[j].z, xv[j].w);
+        }
+      }
+    }
+  }
+  // The eight warps' partial sums, part[warp][tile row][batch row], summed in a fixed order. A row
+  // of part is 8 words past a multiple of 32 banks, so a half-warp's float2 stores (fragment rows
+  // g, columns 2·tig) fall in 32 different banks.
+  constexpr int STRIDE = 8 * NT + (8 * NT % 32 == 8 ? 0 : (40 - 8 * NT % 32) % 32);
+  __shared__ float part[WARPS][16 * T][STRIDE];
+#pragma unroll
+  for (int t = 0; t < T; ++t)
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const int col = j * 8 + tig * 2;
+      *reinterpret_cast<float2*>(&part[warp][t * 16 + g][col]) = make_float2(acc[t][j][0], acc[t][j][1]);
+      *reinterpret_cast<float2*>(&part[warp][t * 16 + g + 8][col]) = make_float2(acc[t][j][2], acc[t][j][3]);
+    }
+  __syncthreads();
+  auto sum = [&](int row, int b) {
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < WARPS; ++w) v += part[w][row][b];
+    return v;
+  };
+  constexpr int OUT = MODE == 2 ? 8 * T : 16 * T;  // values a batch row, this block
+  for (int i = threadIdx.x; i < OUT * 8 * NT; i += WARPS * 32) {
+    const int b = i / OUT, r = i % OUT;
+    if (b >= rows) break;
+    if (MODE == 2) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
+      const int t = r / 8, k = r % 8;
+      const float gate = round_h(sum(t * 16 + k, b)), up = round_h(sum(t * 16 + 8 + k, b));
+      const int out = blockIdx.x * 8 * T + r;
+      y[(size_t)b * n_out + paired_index(out)] = f2h(round_h(gate / (1.0f + __expf(-gate))) * up);
+    } else {
+      const size_t at = (size_t)b * n_out + blockIdx.x * 16 * T + r;
+      const float v = sum(r, b);
+      y[at] = MODE == 1 ? f2h(h2f(y[at]) + round_h(v)) : f2h(v);
+    }
+  }
+}
+#endif
+)";
+
 }  // namespace
 
 std::string Gemv::name() const {
   return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (residual ? "_residual" : "") + (norm ? "_norm" : "") + (gated ? "_gated" : "");
 }
 
-std::string source(const Dims& dims, const std::vector<Gemv>& gemvs) {
-  std::string s = "#define HIDDEN " + std::to_string(dims.hidden) + "\n#define HEADS " + std::to_string(dims.heads) +
-                  "\n#define KV_HEADS " + std::to_string(dims.kv_heads) + "\n#define HEAD_DIM " +
-                  std::to_string(dims.head_dim) + "\n#define MAX_CHUNKS " + std::to_string(dims.max_chunks) + "\n";
+std::string BatchGemm::name() const {
+  return "gemm_" + std::to_string(K) + "_" + std::to_string(T) + "_" + std::to_string(NT) + "_" + std::to_string(mode);
+}
+
+std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::vector<BatchGemm>& gemms) {
+  auto define = [](const char* name, int v) { return std::string("#define ") + name + " " + std::to_string(v) + "\n"; };
+  std::string s = define("HIDDEN", dims.hidden) + define("HEADS", dims.heads) + define("KV_HEADS", dims.kv_heads) +
+                  define("HEAD_DIM", dims.head_dim) + define("MAX_CHUNKS", dims.max_chunks) +
+                  define("MAX_ROWS", dims.max_rows) +
+                  define("QKV_WIDTH", (dims.heads + 2 * dims.kv_heads) * dims.head_dim);
   s += kernels::kCudaGemvSource;
   s += kKernels;
   for (const auto& g : gemvs) {
@@ -234,6 +493,15 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs) {
          "false, " + (g.residual ? "true" : "false") + ", " + (g.norm ? "true" : "false") +
          ", " + (g.gated ? "true" : "false") + ">(x, w, scales, biases, y, norm_w, eps, groups);\n}\n";
   }
+  if (gemms.empty()) return s;
+  s += kBatchGemm;
+  s += "#if __CUDA_ARCH__ >= 800\n";
+  for (const auto& g : gemms)
+    s += "extern \"C\" __global__ void __launch_bounds__(256) " + g.name() +
+         "(const uint4* x, const uint4* w, const h16* scales, const h16* biases, h16* y, int n_out, int rows) {\n"
+         "  gemm_rows<" + std::to_string(g.K) + ", " + std::to_string(g.T) + ", " + std::to_string(g.NT) + ", " +
+         std::to_string(g.mode) + ">(x, w, scales, biases, y, n_out, rows);\n}\n";
+  s += "#endif\n";
   return s;
 }
 

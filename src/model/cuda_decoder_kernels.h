@@ -13,6 +13,7 @@ struct Dims {
   int kv_heads = 0;        // KVH
   int head_dim = 0;        // a multiple of 32, at most 128
   int max_chunks = 64;     // attention: partial results a head, at most
+  int max_rows = 32;       // batch rows (attention_rows' row information)
 };
 
 // A 4-bit group-64 GEMV variant: in features K, rows per warp R (N must be a multiple of 8·R),
@@ -24,11 +25,21 @@ struct Gemv {
   std::string name() const;
 };
 
-// Kernels: embed, attention, argmax and each Gemv::name(), whose
+// A batched 4-bit group-64 product (tensor cores, compute capability 8.0 on): in features K, T
+// tiles of 16 weight rows a block, up to 8·NT rows of x; mode 0 plain, 1 residual (y +=), 2 gated
+// ([gate; up] rows, y = silu(gate) · up).
+struct BatchGemm {
+  int K = 0, T = 1, NT = 1, mode = 0;
+  std::string name() const;
+};
+
+// Kernels: embed, attention, argmax, attention_rows, norm_rows, each Gemv::name(), whose
 // arguments are (x, w, scales, biases, y, norm_w, eps, groups): norm_w and eps read only by norm
 // variants, groups the row groups of 8·R rows (8 gate rows when gated) that the grid's blocks
-// share.
-std::string source(const Dims& dims, const std::vector<Gemv>& gemvs);
+// share; and each BatchGemm::name() (x, w, scales, biases, y, n_out, rows): n_out the output
+// values a row of y (gated: half the weight rows), a grid of n_out / (16·T) blocks (gated:
+// n_out / (8·T)). embed and argmax take a block a batch row.
+std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::vector<BatchGemm>& gemms = {});
 
 // Threads a block for each kernel (the launcher and the source agree on these; the GEMV's in
 // kernels/cuda_gemv_source.h).

@@ -41,7 +41,7 @@ std::string HttpServer::metrics_text() const {
                                  "Batched decode steps queued before the previous step's tokens were read",
                                  static_cast<double>(s.queued_decode_steps));
   out += metrics::render_counter("pensieve_device_decode_steps_total",
-                                 "Decode steps of a sequence running alone, on the CUDA decoder",
+                                 "Decode steps on the CUDA decoder (a sequence running alone, or a batch)",
                                  static_cast<double>(s.device_decode_steps));
   out += metrics::render_gauge("pensieve_batch_kv_bytes", "Memory of those shared batch buffers",
                                static_cast<double>(s.batch_kv_bytes));

@@ -164,3 +164,65 @@ TEST(BatchKVCache, RefusesWhatItCannotHold) {
   EXPECT_THROW(batch.add(&quantized, quantized), pensieve::Error);
   EXPECT_THROW(batch.begin_step(), pensieve::Error);
 }
+
+// A kernel that writes each step's new column in place (model::CudaDecoder's batch mode) instead
+// of update(): full() says exactly when begin_step() grows the buffers, column() is where the
+// step's positions go, and after end_step_written() the next steps (MLX's own) and a sequence
+// leaving with its positions all see what was written.
+TEST(BatchKVCache, StepsWrittenInPlaceByAKernel) {
+  m::BatchKVCache batch(kLayers, /*step=*/16);
+  std::vector<Seq> seqs;
+  seqs.reserve(2);
+  for (int n : {5, 11}) seqs.push_back(prefilled(n));
+  std::map<const Seq*, Seq*> live;
+  for (auto& s : seqs) {
+    batch.add(&s, s.cache);
+    live[&s] = &s;
+  }
+  EXPECT_THROW(batch.end_step_written(), pensieve::Error);  // outside a step
+  bool grew = false;
+  for (int step_index = 0; step_index < 12; ++step_index) {  // past the 16 columns first allocated
+    const bool full = batch.full();
+    const int columns_before = batch.columns();
+    batch.begin_step();
+    EXPECT_EQ(batch.columns() != columns_before, full);
+    grew = grew || full;
+    const int column = batch.column();
+    for (auto& [key, s] : live) EXPECT_EQ(batch.positions()[batch.row_of(key)], s->length());
+    mx::eval(batch.state());
+    for (int l = 0; l < kLayers; ++l) {
+      auto [keys, values] = batch.buffers(l);
+      const int rows = keys.shape(0), columns = keys.shape(2);
+      ASSERT_EQ(columns, batch.columns());
+      auto k = randn({rows, kHeads, 1, kDim}), v = randn({rows, kHeads, 1, kDim});
+      mx::eval(k, v);
+      for (auto [buffer, src] : {std::pair{&keys, &k}, std::pair{&values, &v}}) {
+        float* out = buffer->data<float>();  // the batch's own storage
+        const float* in = src->data<float>();
+        for (int r = 0; r < rows; ++r)
+          for (int h = 0; h < kHeads; ++h)
+            for (int d = 0; d < kDim; ++d)
+              out[((static_cast<std::size_t>(r) * kHeads + h) * columns + column) * kDim + d] = in[(r * kHeads + h) * kDim + d];
+      }
+      for (auto& [key, s] : live) {
+        const int r = batch.row_of(key);
+        s->keys[l] = mx::concatenate({s->keys[l], row_part(k, r, 0, 1)}, 2);
+        s->values[l] = mx::concatenate({s->values[l], row_part(v, r, 0, 1)}, 2);
+      }
+    }
+    batch.end_step_written();
+    EXPECT_EQ(batch.column(), column + 1);
+  }
+  EXPECT_TRUE(grew);
+  step(batch, live);  // MLX's step over what the kernel wrote: every row's positions as its truth
+  for (auto& s : seqs) {
+    batch.remove(&s, &s.cache);
+    const int n = s.length();
+    ASSERT_EQ(s.cache.offset(), n);
+    const auto state = s.cache.state();
+    for (int l = 0; l < kLayers; ++l) {
+      expect_same(mx::slice(state[2 * l], {0, 0, 0, 0}, {1, kHeads, n, kDim}), s.keys[l]);
+      expect_same(mx::slice(state[2 * l + 1], {0, 0, 0, 0}, {1, kHeads, n, kDim}), s.values[l]);
+    }
+  }
+}
