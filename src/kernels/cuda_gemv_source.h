@@ -53,6 +53,26 @@ __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
+// As the rms_norm kernel: rsqrt(mean(x²) + eps) over x's N values, for a block of 8 warps (every
+// thread gets it).
+template <int N>
+__device__ __forceinline__ float block_rms_scale(const h16* x, float eps) {
+  constexpr int WARPS = 8;
+  __shared__ float part[WARPS];
+  float squares = 0.0f;
+  for (int i = threadIdx.x; i < N; i += WARPS * 32) {
+    const float v = h2f(x[i]);
+    squares += v * v;
+  }
+  squares = warp_sum(squares);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = squares;
+  __syncthreads();
+  float total = 0.0f;
+#pragma unroll
+  for (int i = 0; i < WARPS; ++i) total += part[i];
+  return rsqrtf(total / N + eps);
+}
+
 // Eight 4-bit weights (one packed word, nibble k = weight k) against x pre-paired as
 // (x0,x4) (x1,x5) (x2,x6) (x3,x7): nibbles OR-ed into 1024.0's mantissa, 1024 taken off (the
 // high nibble of a byte, 16x as large: x1/16 - 64), products in half2, summed in float.
@@ -118,21 +138,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   __shared__ uint4 xs[4][K / 32];
   __shared__ float xsum[K / 32];
   float norm_scale = 1.0f;
-  if (NORM) {  // as the rms_norm kernel: rsqrt(mean(x²) + eps), then weight · half(x · scale)
-    __shared__ float part[WARPS];
-    float squares = 0.0f;
-    for (int i = threadIdx.x; i < K; i += WARPS * 32) {
-      const float v = h2f(x[i]);
-      squares += v * v;
-    }
-    squares = warp_sum(squares);
-    if (lane == 0) part[threadIdx.x >> 5] = squares;
-    __syncthreads();
-    float total = 0.0f;
-#pragma unroll
-    for (int i = 0; i < WARPS; ++i) total += part[i];
-    norm_scale = rsqrtf(total / K + eps);
-  }
+  if (NORM) norm_scale = block_rms_scale<K>(x, eps);  // then weight · half(x · scale)
   for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {
     float v[8];
     if (SWIGLU) {

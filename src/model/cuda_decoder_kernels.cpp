@@ -258,19 +258,7 @@ extern "C" __global__ void norm_rows(const h16* h, const h16* w, float eps, uint
   wait_previous();
   constexpr int WARPS = 8;
   const h16* x = h + (size_t)blockIdx.x * HIDDEN;
-  __shared__ float part[WARPS];
-  float squares = 0.0f;
-  for (int i = threadIdx.x; i < HIDDEN; i += WARPS * 32) {
-    const float v = h2f(x[i]);
-    squares += v * v;
-  }
-  squares = warp_sum(squares);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = squares;
-  __syncthreads();
-  float total = 0.0f;
-#pragma unroll
-  for (int i = 0; i < WARPS; ++i) total += part[i];
-  const float norm_scale = rsqrtf(total / HIDDEN + eps);
+  const float norm_scale = block_rms_scale<HIDDEN>(x, eps);
   for (int word = threadIdx.x; word < HIDDEN / 8; word += WARPS * 32) {
     float v[8];
 #pragma unroll
