@@ -90,6 +90,8 @@ inline __m512i broadcast4(const int8_t* q) {
 // keeps two int32 accumulators (low and high nibbles, or alternate words for 8-bit) so that
 // consecutive vpdpbusd do not wait on each other; with one activation row, several tiles at once
 // give the same independence.
+constexpr int64_t kPrefetchWords = 32;  // 64-byte lines ahead in each tile's stream (16-row tiles of 4-byte words)
+
 template <int NT, int MT, int BITS, ScaleType ST>
 void tiles(const QmmProblem& p, const QuantizedActivations& a, int64_t t0, int64_t m0) {
   const int64_t G = p.group_size, groups = p.K / G;
@@ -107,6 +109,9 @@ void tiles(const QmmProblem& p, const QuantizedActivations& a, int64_t t0, int64
       for (int m = 0; m < MT; ++m) dot[i][m][0] = dot[i][m][1] = _mm512_setzero_si512();
     for (int64_t c = g * group_words; c < (g + 1) * group_words; ++c) {
       for (int i = 0; i < NT; ++i) {
+        // Each tile is a sequential stream that restarts every few tens of KB: fetched ahead here
+        // (past a tile's end, into the next one's start) rather than left to the prefetchers.
+        _mm_prefetch(reinterpret_cast<const char*>(w + ((t0 + i) * words + c + kPrefetchWords) * kTileRows), _MM_HINT_T0);
         const __m512i wv = _mm512_loadu_si512(w + ((t0 + i) * words + c) * kTileRows);
         if constexpr (BITS == 4) {
           // Low nibbles are a word's even-indexed values, high nibbles its odd ones; the
