@@ -73,20 +73,51 @@ __device__ __forceinline__ float block_rms_scale(const h16* x, float eps) {
   return rsqrtf(total / N + eps);
 }
 
-// Eight 4-bit weights (one packed word, nibble k = weight k) against x pre-paired as
-// (x0,x4) (x1,x5) (x2,x6) (x3,x7): nibbles OR-ed into 1024.0's mantissa, 1024 taken off (the
-// high nibble of a byte, 16x as large: x1/16 - 64), products in half2, summed in float.
-__device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
+// A packed word's eight 4-bit values (nibble k = value k) as the half2 pairs (n0,n4) (n1,n5)
+// (n2,n6) (n3,n7): nibbles OR-ed into 1024.0's mantissa, 1024 taken off (the high nibble of a
+// byte, 16x as large: x/16 − 64).
+__device__ __forceinline__ void nibble_pairs(u32 q, u32 (&n)[4]) {
   const u32 k1024 = 0x64006400u, k16th = 0x2C002C00u, km64 = 0xD400D400u;
   const u32 q8 = q >> 8;
-  const u32 n04 = hsub2((q & 0x000F000Fu) | 0x64006400u, k1024);
-  const u32 n15 = hfma2((q & 0x00F000F0u) | 0x64006400u, k16th, km64);
-  const u32 n26 = hsub2((q8 & 0x000F000Fu) | 0x64006400u, k1024);
-  const u32 n37 = hfma2((q8 & 0x00F000F0u) | 0x64006400u, k16th, km64);
-  u32 acc = hmul2(n04, xv.x);
-  acc = hfma2(n15, xv.y, acc);
-  acc = hfma2(n26, xv.z, acc);
-  acc = hfma2(n37, xv.w, acc);
+  n[0] = hsub2((q & 0x000F000Fu) | 0x64006400u, k1024);
+  n[1] = hfma2((q & 0x00F000F0u) | 0x64006400u, k16th, km64);
+  n[2] = hsub2((q8 & 0x000F000Fu) | 0x64006400u, k1024);
+  n[3] = hfma2((q8 & 0x00F000F0u) | 0x64006400u, k16th, km64);
+}
+// Eight values as the pairs (v0,v4) (v1,v5) (v2,v6) (v3,v7): the order nibble_pairs gives weights in.
+__device__ __forceinline__ uint4 pair8(const float (&v)[8]) {
+  uint4 p;
+  p.x = pack2(v[0], v[4]);
+  p.y = pack2(v[1], v[5]);
+  p.z = pack2(v[2], v[6]);
+  p.w = pack2(v[3], v[7]);
+  return p;
+}
+// The float values of eight packed halves, in order.
+__device__ __forceinline__ void unpack8(uint4 v, float (&out)[8]) {
+  const u32 w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    out[2 * i] = h2f((h16)(w[i] & 0xffffu));
+    out[2 * i + 1] = h2f((h16)(w[i] >> 16));
+  }
+}
+// As MLX's path rounds them: an RMS-normalized value, weight · half(x · scale); silu(gate) · up
+// with silu rounded to half (the caller rounds the product); y + v as a separate add would, v
+// rounded to half and added in half.
+__device__ __forceinline__ float normed(float x, h16 w, float scale) { return round_h(h2f(w) * round_h(x * scale)); }
+__device__ __forceinline__ float silu_mul(float gate, float up) { return round_h(gate / (1.0f + __expf(-gate))) * up; }
+__device__ __forceinline__ h16 add_rounded(h16 y, float v) { return f2h(h2f(y) + round_h(v)); }
+
+// Eight 4-bit weights (one packed word) against x pre-paired as (x0,x4) (x1,x5) (x2,x6) (x3,x7):
+// products in half2, summed in float.
+__device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
+  u32 n[4];
+  nibble_pairs(q, n);
+  u32 acc = hmul2(n[0], xv.x);
+  acc = hfma2(n[1], xv.y, acc);
+  acc = hfma2(n[2], xv.z, acc);
+  acc = hfma2(n[3], xv.w, acc);
   return h2sum(acc);
 }
 
@@ -146,27 +177,16 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
       for (int k = 0; k < 8; ++k) {
         const float g = h2f(x[8 * word + k]);
         const float u = h2f(x[K + 8 * word + k]);
-        v[k] = round_h(round_h(g / (1.0f + __expf(-g))) * u);
+        v[k] = round_h(silu_mul(g, u));
       }
     } else {
-      const uint4 raw = reinterpret_cast<const uint4*>(x)[word];
-      const u32 parts[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        v[2 * k] = h2f((h16)(parts[k] & 0xffffu));
-        v[2 * k + 1] = h2f((h16)(parts[k] >> 16));
-      }
+      unpack8(reinterpret_cast<const uint4*>(x)[word], v);
       if (NORM) {
 #pragma unroll
-        for (int k = 0; k < 8; ++k) v[k] = round_h(h2f(norm_w[8 * word + k]) * round_h(v[k] * norm_scale));
+        for (int k = 0; k < 8; ++k) v[k] = normed(v[k], norm_w[8 * word + k], norm_scale);
       }
     }
-    uint4 paired;
-    paired.x = pack2(v[0], v[4]);
-    paired.y = pack2(v[1], v[5]);
-    paired.z = pack2(v[2], v[6]);
-    paired.w = pack2(v[3], v[7]);
-    xs[word & 3][word >> 2] = paired;
+    xs[word & 3][word >> 2] = pair8(v);
     float sum = 0.0f;
 #pragma unroll
     for (int k = 0; k < 8; ++k) sum += v[k];
@@ -199,7 +219,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
     if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
       if (lane == 0) {
         const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
-        y[row0] = f2h(round_h(g / (1.0f + __expf(-g))) * u);
+        y[row0] = f2h(silu_mul(g, u));
       }
     } else if (lane < R) {
       float mine = acc[0];
@@ -207,8 +227,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
       for (int r = 1; r < R; ++r)
         if (lane == r) mine = acc[r];
       const int row = row0 + lane;
-      // As the separate add would: the product rounded to half, then added in half.
-      y[row] = RESID ? f2h(h2f(y[row]) + round_h(mine)) : f2h(mine);
+      y[row] = RESID ? add_rounded(y[row], mine) : f2h(mine);
     }
     if (more) cur = next;
   }

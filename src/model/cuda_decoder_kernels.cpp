@@ -10,17 +10,8 @@ namespace {
 // let_next_start() and wait_previous(): CudaDecoder launches them to overlap their predecessor.
 constexpr const char* kKernels = R"(
 #define NEG_INF __int_as_float(0xff800000)
-// The batched GEMM's input order: each 8 values k0 … k7 stored as the pairs (k0,k4) (k1,k5)
-// (k2,k6) (k3,k7), the order in which a packed word's nibbles dequantize two at a time.
+// The batched GEMM's input order (pair8's, per 8 values): where value k is stored.
 __device__ __forceinline__ int paired_index(int k) { return (k & ~7) | ((k & 3) << 1) | ((k >> 2) & 1); }
-__device__ __forceinline__ uint4 pair8(const float (&v)[8]) {
-  uint4 p;
-  p.x = pack2(v[0], v[4]);
-  p.y = pack2(v[1], v[5]);
-  p.z = pack2(v[2], v[6]);
-  p.w = pack2(v[3], v[7]);
-  return p;
-}
 // Row `token` (from the device when token_host < 0) of the 4-bit embedding, dequantized; block b
 // embeds row b of a batch (token_dev[b], out + b·HIDDEN).
 extern "C" __global__ void embed(const int* token_dev, int token_host, const u32* w, const h16* scales,
@@ -37,16 +28,6 @@ extern "C" __global__ void embed(const int* token_dev, int token_host, const u32
     const float sc = h2f(scales[g]), bi = h2f(biases[g]);
 #pragma unroll
     for (int k = 0; k < 8; ++k) out[8 * word + k] = f2h(sc * (float)((q >> (4 * k)) & 15u) + bi);
-  }
-}
-
-// The float values of eight packed halves.
-__device__ __forceinline__ void unpack8(uint4 v, float* out) {
-  const u32 w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    out[2 * i] = h2f((h16)(w[i] & 0xffffu));
-    out[2 * i + 1] = h2f((h16)(w[i] >> 16));
   }
 }
 
@@ -262,7 +243,7 @@ extern "C" __global__ void norm_rows(const h16* h, const h16* w, float eps, uint
   for (int word = threadIdx.x; word < HIDDEN / 8; word += WARPS * 32) {
     float v[8];
 #pragma unroll
-    for (int k = 0; k < 8; ++k) v[k] = round_h(h2f(w[8 * word + k]) * round_h(h2f(x[8 * word + k]) * norm_scale));
+    for (int k = 0; k < 8; ++k) v[k] = normed(h2f(x[8 * word + k]), w[8 * word + k], norm_scale);
     out[(size_t)blockIdx.x * (HIDDEN / 8) + word] = pair8(v);
   }
 }
@@ -319,16 +300,11 @@ __device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, 
                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// A packed word's eight weights as the half2 pairs (k0,k4) (k1,k5) (k2,k6) (k3,k7), each n·s + b:
-// the nibbles OR-ed into 1024.0's mantissa and 1024 taken off (the high nibble of a byte, 16x as
-// large: x/16 − 64), then the scale and bias in one fma.
+// A packed word's eight weights as nibble_pairs' half2 pairs, each n·s + b in one fma.
 __device__ __forceinline__ void dequant_word(u32 q, u32 s2, u32 b2, u32 (&out)[4]) {
-  const u32 k1024 = 0x64006400u, k16th = 0x2C002C00u, km64 = 0xD400D400u;
-  const u32 q8 = q >> 8;
-  out[0] = hfma2(hsub2((q & 0x000F000Fu) | 0x64006400u, k1024), s2, b2);
-  out[1] = hfma2(hfma2((q & 0x00F000F0u) | 0x64006400u, k16th, km64), s2, b2);
-  out[2] = hfma2(hsub2((q8 & 0x000F000Fu) | 0x64006400u, k1024), s2, b2);
-  out[3] = hfma2(hfma2((q8 & 0x00F000F0u) | 0x64006400u, k16th, km64), s2, b2);
+  nibble_pairs(q, out);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) out[i] = hfma2(out[i], s2, b2);
 }
 
 // The weights a lane loads for one 128-wide chunk of its warp's slice: 32 consecutive weights of
@@ -445,11 +421,11 @@ __device__ __forceinline__ void gemm_rows(const uint4* __restrict__ x, const uin
       const int t = r / 8, k = r % 8;
       const float gate = round_h(sum(t * 16 + k, b)), up = round_h(sum(t * 16 + 8 + k, b));
       const int out = blockIdx.x * 8 * T + r;
-      y[(size_t)b * n_out + paired_index(out)] = f2h(round_h(gate / (1.0f + __expf(-gate))) * up);
+      y[(size_t)b * n_out + paired_index(out)] = f2h(silu_mul(gate, up));
     } else {
       const size_t at = (size_t)b * n_out + blockIdx.x * 16 * T + r;
       const float v = sum(r, b);
-      y[at] = MODE == 1 ? f2h(h2f(y[at]) + round_h(v)) : f2h(v);
+      y[at] = MODE == 1 ? add_rounded(y[at], v) : f2h(v);
     }
   }
 }
