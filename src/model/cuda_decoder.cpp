@@ -20,8 +20,6 @@ namespace ck = cuda_kernels;
 
 namespace {
 
-cu::DevicePtr device_ptr(const mx::array& a) { return cuda_array_ptr(a); }
-
 bool is_q4_g64(const kernels::LinearWeight& w) {
   return w.quantized() && w.bits == 4 && w.group_size == 64 && w.biases && w.scales &&
          w.layout == kernels::WeightLayout::rows && w.weight.dtype() == mx::uint32 &&
@@ -65,23 +63,25 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   // One kernel per distinct GEMV variant; wanted: each linear layer's variant.
   std::vector<ck::Gemv> gemvs;
   std::vector<std::pair<LinearPtrs*, std::string>> wanted;
-  // Batches of rows on the tensor cores (mma.sync: compute capability 8.0 on).
-  const bool batches = driver.compute_capability() >= 80 && env_switch("PENSIEVE_CUDA_BATCH_DECODER");
+  // Batches of rows on the tensor cores (mma.sync: compute capability 8.0 on), where every linear
+  // layer has a batched product.
+  bool batches = driver.compute_capability() >= 80 && env_switch("PENSIEVE_CUDA_BATCH_DECODER");
+  BatchPlan plan;
   // residual: y += W·x; norm: the RMS norm weight applied to x first (0: none); gated: [gate; up]
   // rows, y = silu(gate) · up.
   auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool residual, cu::DevicePtr norm = 0,
                     bool gated = false) {
-    if (batches) plan_batch_gemm(w.in_features(), w.out_features(), residual ? 1 : gated ? 2 : 0, p);
+    if (batches) batches = plan_batch_gemm(w.in_features(), w.out_features(), residual ? 1 : gated ? 2 : 0, p, plan);
     if (gated && w.out_features() % 16 != 0) throw Error("CUDA decoder: gate_up rows not a multiple of 16");
     const ck::Gemv g{w.in_features(), gated ? 2 : kernels::gemv_rows_per_warp(w.out_features()), residual, norm != 0,
                      gated};
     if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == g.name(); }))
       gemvs.push_back(g);
     p.groups = (gated ? w.out_features() / 2 : w.out_features()) / (8 * (gated ? 1 : g.R));
-    p.w = device_ptr(w.weight);
+    p.w = cuda_array_ptr(w.weight);
     p.norm = norm;
-    p.scales = device_ptr(*w.scales);
-    p.biases = device_ptr(*w.biases);
+    p.scales = cuda_array_ptr(*w.scales);
+    p.biases = cuda_array_ptr(*w.biases);
     p.out = w.out_features();
     wanted.emplace_back(&p, g.name());
   };
@@ -89,24 +89,25 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = model.layers_[i];
     auto& p = layers_[i];
-    linear(l.qkv, p.qkv, false, device_ptr(l.input_norm));
+    linear(l.qkv, p.qkv, false, cuda_array_ptr(l.input_norm));
     linear(l.o, p.o, true);
-    linear(l.gate_up, p.gate_up, false, device_ptr(l.post_attention_norm), /*gated=*/true);
+    linear(l.gate_up, p.gate_up, false, cuda_array_ptr(l.post_attention_norm), /*gated=*/true);
     linear(l.down, p.down, true);
   }
-  embed_.w = device_ptr(model.embed_->weight);
-  embed_.scales = device_ptr(*model.embed_->scales);
-  embed_.biases = device_ptr(*model.embed_->biases);
-  linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, device_ptr(*model.final_norm_));
+  embed_.w = cuda_array_ptr(model.embed_->weight);
+  embed_.scales = cuda_array_ptr(*model.embed_->scales);
+  embed_.biases = cuda_array_ptr(*model.embed_->biases);
+  linear(model.lm_head_ ? *model.lm_head_ : *model.embed_, lm_head_, false, cuda_array_ptr(*model.final_norm_));
 
   ck::Dims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, kMaxChunks, kMaxRows};
   std::vector<std::string> names{"embed", "attention", "argmax"};
   for (const auto& g : gemvs) names.push_back(g.name());
-  const auto gemms = batch_gemm_variants();
+  if (!batches) plan.clear();
+  const auto gemms = batch_gemm_variants(plan);
   if (!gemms.empty()) names.insert(names.end(), {"attention_rows", "norm_rows"});
   for (const auto& g : gemms) names.push_back(g.name());
   module_ = driver_.compile(ck::source(dims, gemvs, gemms), names);
-  find_batch_kernels();
+  find_batch_kernels(plan);
   embed_fn_ = module_->function("embed");
   attention_fn_ = module_->function("attention");
   argmax_fn_ = module_->function("argmax");
@@ -138,13 +139,8 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   logits_ = driver_.alloc(halves(vocab_));
   token_ = driver_.alloc(sizeof(int32_t));
   part_ = driver_.alloc(sizeof(float) * c.num_attention_heads * kMaxChunks * (c.head_dim + 2));
-  {  // the attention kernel's finished-block counters start (and are left) at zero
-    done_ = driver_.alloc(sizeof(int) * static_cast<std::size_t>(c.num_attention_heads));
-    const std::vector<int> zeros(static_cast<std::size_t>(c.num_attention_heads), 0);
-    driver_.copy_to_device_async(done_, zeros.data(), sizeof(int) * zeros.size(), stream_);
-    driver_.synchronize(stream_);
-  }
   stream_ = driver_.make_stream();
+  done_ = alloc_zeroed(sizeof(int) * static_cast<std::size_t>(c.num_attention_heads));  // attention's counters
   for (int i = 0; i < kEventSlots; ++i) events_.push_back(driver_.make_event());
   host_tokens_ = static_cast<int32_t*>(driver_.alloc_host(sizeof(int32_t) * kEventSlots * kMaxRows));
   host_info_ = static_cast<int32_t*>(driver_.alloc_host(sizeof(int32_t) * kEventSlots * 3 * kMaxRows));
@@ -170,6 +166,14 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
     row_rope_.factor[which] = spec.attention_factor;
   }
   row_rope_.long_from = c.original_max_position_embeddings;  // position + 1 > original: long
+}
+
+cu::DevicePtr CudaDecoder::alloc_zeroed(std::size_t bytes) {
+  const auto p = driver_.alloc(bytes);
+  const std::vector<unsigned char> zeros(bytes, 0);
+  driver_.copy_to_device_async(p, zeros.data(), bytes, stream_);
+  driver_.synchronize(stream_);  // before `zeros` goes
+  return p;
 }
 
 CudaDecoder::~CudaDecoder() {
@@ -209,8 +213,8 @@ void CudaDecoder::refresh_cache_pointers() {
     auto [keys, values] = cache_->float_buffers(static_cast<int>(i));
     if (keys.dtype() != mx::float16 || keys.shape(0) != 1 || keys.shape(2) != capacity_)
       throw Error("CUDA decoder: unexpected KV cache layout");
-    layers_[i].keys = device_ptr(keys);
-    layers_[i].values = device_ptr(values);
+    layers_[i].keys = cuda_array_ptr(keys);
+    layers_[i].values = cuda_array_ptr(values);
   }
 }
 

@@ -101,11 +101,16 @@ class CudaDecoder {
   void gemv(const LinearPtrs& l, kernels::cuda::DevicePtr x, kernels::cuda::DevicePtr y);
   static constexpr int kEventSlots = 4;
   static constexpr int kMaxChunks = 64;
-  // The batched product of a linear layer (mode as cuda_kernels::BatchGemm's), every variant
-  // wanted, and the kernels found once compiled (cuda_decoder_batch.cpp).
-  void plan_batch_gemm(int in, int out, int mode, LinearPtrs& p);
-  std::vector<cuda_kernels::BatchGemm> batch_gemm_variants() const;
-  void find_batch_kernels();
+  // Each linear layer's batched product, while the module is being built.
+  using BatchPlan = std::vector<std::pair<LinearPtrs*, cuda_kernels::BatchGemm>>;
+  // The batched product of a linear layer (mode as cuda_kernels::BatchGemm's) into `plan`: false
+  // where none fits its shape. Then every variant the plan wants, and the kernels found once
+  // compiled (cuda_decoder_batch.cpp).
+  bool plan_batch_gemm(int in, int out, int mode, LinearPtrs& p, BatchPlan& plan) const;
+  static std::vector<cuda_kernels::BatchGemm> batch_gemm_variants(const BatchPlan& plan);
+  void find_batch_kernels(const BatchPlan& plan);
+  // Device memory of `bytes` zero bytes (counters that kernels leave at zero).
+  kernels::cuda::DevicePtr alloc_zeroed(std::size_t bytes);
   void refresh_batch_pointers();
   void gemm_rows(const LinearPtrs& l, kernels::cuda::DevicePtr x, kernels::cuda::DevicePtr y);
   void norm_rows(kernels::cuda::DevicePtr norm, kernels::cuda::DevicePtr x);
@@ -134,9 +139,7 @@ class CudaDecoder {
   BatchKVCache* batch_ = nullptr;
   int rows_ = 1;
   BatchScratch bs_;
-  bool batch_planned_ = true;  // every linear layer has a batched product
   kernels::cuda::Function attention_rows_fn_ = nullptr, norm_rows_fn_ = nullptr;
-  std::vector<std::pair<LinearPtrs*, cuda_kernels::BatchGemm>> batch_wanted_;  // until the module is built
   struct RowRope {  // as the kernel source's RowRope
     kernels::cuda::DevicePtr inv_freq[2] = {0, 0};
     float position_scale[2] = {1, 1};

@@ -27,37 +27,33 @@ int variant_of(int rows) { return rows <= 8 ? 0 : 1; }
 
 }  // namespace
 
-void CudaDecoder::plan_batch_gemm(int in, int out, int mode, LinearPtrs& p) {
+bool CudaDecoder::plan_batch_gemm(int in, int out, int mode, LinearPtrs& p, BatchPlan& plan) const {
   // Tiles of 16 weight rows (gated: 8 gate rows and their 8 up rows), two a block where that
   // still gives every multiprocessor a block: a block reads all of x, so fewer blocks read less.
   const int values = mode == 2 ? out / 2 : out;
   const int tile_values = mode == 2 ? 8 : 16;
-  if (in % 1024 != 0 || values % tile_values != 0) {
-    batch_planned_ = false;
-    return;
-  }
+  if (in % 1024 != 0 || values % tile_values != 0) return false;
   const int tiles = values / tile_values;
   const int T = tiles % 2 == 0 && tiles / 2 >= driver_.multiprocessors() ? 2 : 1;
   p.batch_out = values;
   p.batch_blocks = static_cast<unsigned>(tiles / T);
-  for (int nt : kVariantRows) batch_wanted_.emplace_back(&p, ck::BatchGemm{in, T, nt, mode});
+  for (int nt : kVariantRows) plan.emplace_back(&p, ck::BatchGemm{in, T, nt, mode});
+  return true;
 }
 
-std::vector<ck::BatchGemm> CudaDecoder::batch_gemm_variants() const {
+std::vector<ck::BatchGemm> CudaDecoder::batch_gemm_variants(const BatchPlan& plan) {
   std::vector<ck::BatchGemm> out;
-  if (!batch_planned_) return out;
-  for (const auto& [p, g] : batch_wanted_)
+  for (const auto& [p, g] : plan)
     if (std::none_of(out.begin(), out.end(), [&](const ck::BatchGemm& o) { return o.name() == g.name(); }))
       out.push_back(g);
   return out;
 }
 
-void CudaDecoder::find_batch_kernels() {
-  if (!batch_planned_ || batch_wanted_.empty()) return;
+void CudaDecoder::find_batch_kernels(const BatchPlan& plan) {
+  if (plan.empty()) return;
   attention_rows_fn_ = module_->function("attention_rows");
   norm_rows_fn_ = module_->function("norm_rows");
-  for (auto& [p, g] : batch_wanted_) p->batch_fn[variant_of(8 * g.NT)] = module_->function(g.name());
-  batch_wanted_.clear();
+  for (const auto& [p, g] : plan) p->batch_fn[variant_of(8 * g.NT)] = module_->function(g.name());
 }
 
 bool CudaDecoder::accepts(const BatchKVCache& batch) const {
@@ -82,11 +78,7 @@ void CudaDecoder::bind(BatchKVCache& batch) {
     bs_.tokens = driver_.alloc(sizeof(int32_t) * R);
     bs_.info = driver_.alloc(sizeof(int32_t) * 2 * R);
     bs_.part = driver_.alloc(sizeof(float) * R * H * kMaxChunks * (hd + 2));
-    bs_.done = driver_.alloc(sizeof(int) * R * H);
-    // attention_rows' finished-block counters start (and are left) at zero
-    const std::vector<int> zeros(R * H, 0);
-    driver_.copy_to_device_async(bs_.done, zeros.data(), sizeof(int) * zeros.size(), stream_);
-    driver_.synchronize(stream_);
+    bs_.done = alloc_zeroed(sizeof(int) * R * H);  // attention_rows' finished-block counters
   }
   batch_ = &batch;
   cache_ = nullptr;
