@@ -267,7 +267,7 @@ void Engine::decode_all() {
   count_decoding();
   const bool solo_changed = solo_ && (count != 1 || lone != solo_);
   const bool batch_changed =
-      device_batch_ && (count != static_cast<int>(device_jobs_.size()) ||
+      !device_jobs_.empty() && (count != static_cast<int>(device_jobs_.size()) ||
                         std::any_of(device_jobs_.begin(), device_jobs_.end(), [&](Job* j) { return !decoding(*j); }));
   if (solo_changed) end_solo();
   if (batch_changed) end_device_batch();
@@ -503,9 +503,8 @@ bool Engine::may_queue_ahead(const std::vector<Job*>& jobs) const {
 // hands the batch back first when that changes), greedy steps chained on the device one ahead.
 void Engine::decode_device_batch(const std::vector<Job*>& jobs) {
   auto& decoder = *device_decoder_;
-  if (!device_batch_) {
+  if (device_jobs_.empty()) {
     decoder.bind(batch_kv_);
-    device_batch_ = true;
     device_jobs_ = jobs;
   }
   std::vector<int32_t> rows;
@@ -539,7 +538,6 @@ void Engine::decode_device_batch(const std::vector<Job*>& jobs) {
 }
 
 void Engine::end_device_batch() {
-  device_batch_ = false;
   const auto jobs = std::move(device_jobs_);
   device_jobs_.clear();
   if (device_decoder_->unread() > 0) {
@@ -572,7 +570,7 @@ void Engine::retire_finished() {
     }
     Sequence& seq = *job.seq;
     if (solo_ == &job) end_solo();  // before its cache moves or goes
-    if (device_batch_ && batch_kv_.contains(&job)) end_device_batch();  // before the batch's rows change
+    if (!device_jobs_.empty() && batch_kv_.contains(&job)) end_device_batch();  // before the batch's rows change
     if (pending_) pending_->drop(&job);
     if (batch_kv_.contains(&job)) {  // its positions go back to its own cache for the prefix cache
       const bool kept = !job.failure && seq.finish_reason() != FinishReason::cancelled;
@@ -621,9 +619,8 @@ void Engine::retire_finished() {
 }
 
 void Engine::fail_all(const std::string& message) {
-  if (solo_ || device_batch_) {  // the failure may be the decoder's own: MLX's path takes over
+  if (solo_ || !device_jobs_.empty()) {  // the failure may be the decoder's own: MLX's path takes over
     solo_ = nullptr;
-    device_batch_ = false;
     device_jobs_.clear();
     try {
       device_decoder_->finish();

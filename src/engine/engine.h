@@ -182,11 +182,10 @@ class Engine {
   // On a CUDA GPU, decode steps run on Pensieve's own kernels (a step of MLX's graph there is
   // bound by the host: bench/gpu/README.md): a sequence decoding alone, or the rows of batch_kv_;
   // made on the engine thread at start, null where it does not apply. solo_ is the job bound to it
-  // alone; with device_batch_, batch_kv_ is bound and device_jobs_ are its sequences (engine
+  // alone; while device_jobs_ is not empty, batch_kv_ is bound and those are its sequences (engine
   // thread only).
   std::unique_ptr<model::CudaDecoder> device_decoder_;
   Job* solo_ = nullptr;
-  bool device_batch_ = false;
   std::vector<Job*> device_jobs_;
   std::atomic<std::uint64_t> prefix_hits_{0}, prefix_tokens_{0}, prompt_tokens_{0}, generated_tokens_{0},
       finished_{0};

@@ -222,10 +222,7 @@ std::pair<mx::array, mx::array> BatchKVCache::update(int layer, const mx::array&
   };
   auto keys = write(*l.keys, k);
   auto values = write(*l.values, v);
-  if (layer + 1 == static_cast<int>(layers_.size())) {
-    ++end_;
-    in_step_ = false;
-  }
+  if (layer + 1 == static_cast<int>(layers_.size())) end_step_written();
   return {keys, values};
 }
 
