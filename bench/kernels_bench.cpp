@@ -1,7 +1,7 @@
 // Times the CPU quantized-matmul kernels on Phi-3-mini's shapes (4-bit, group 64, float16
 // scales) against MLX's own quantized_matmul in float32, and measures the machine's memory read
 // bandwidth for the decode roofline. Prints one JSON object. See bench/README.md.
-// Usage: pensieve_kernels_bench [repeats] [--memory-only]
+// Usage: pensieve_kernels_bench [repeats] [--memory-only | --decode-only]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -146,11 +146,13 @@ std::vector<std::vector<Weight>> layer_copies(mx::Dtype scale_dtype, int count) 
 int main(int argc, char** argv) {
   // Best of `repeats` for each decode figure (cheap), of 2 for prefill; the machine may be shared.
   int repeats = 10;
-  bool memory_only = false;
+  bool memory_only = false, decode_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--memory-only")
       memory_only = true;
+    else if (arg == "--decode-only")
+      decode_only = true;
     else
       repeats = std::max(1, std::atoi(argv[i]));
   }
@@ -189,6 +191,9 @@ int main(int argc, char** argv) {
     variants.push_back({std::string("rows_") + k::qmm_isa_name(k::best_qmm_isa()),
                         k::WeightLayout::rows, k::best_qmm_isa()});
     if (avx512) variants.push_back({"rows_avx2", k::WeightLayout::rows, k::QmmIsa::avx2});
+    // --decode-only: the default variant's one-row decode step alone, with the bandwidth read
+    // again after it (a quick check of a kernel change on a machine whose bandwidth drifts).
+    if (decode_only) variants.resize(1);
     for (const auto& isa : variants) {
       nlohmann::json r;
       const double layers = time_layers(copies, kLayers, 1, run_kernel, isa, repeats);
@@ -197,6 +202,11 @@ int main(int argc, char** argv) {
       r["decode_tokens_per_s"] = 1.0 / (layers + head);
       r["decode_fraction_of_roofline"] =
           (1.0 / (layers + head)) / out["roofline_tokens_per_s"].get<double>();
+      if (decode_only) {
+        r["memory_read_GBps_after"] = memory_read_gbps(threads, std::max(repeats, 5));
+        out["pensieve"][isa.name] = r;
+        break;
+      }
       for (const auto& s : kLayerShapes)
         r["decode_ms"][s.name] = 1e3 * time_one(copies[0][&s - kLayerShapes], s, 1, run_kernel, isa,
                                                 repeats);
@@ -214,7 +224,7 @@ int main(int argc, char** argv) {
   }
 
   // MLX's quantized_matmul in float32 (its fast CPU dtype): one layer, extrapolated.
-  {
+  if (!decode_only) {
     auto copies = layer_copies(mx::float32, 1);
     const Weight lm_head = random_weight(kLmHead, mx::float32);
     const int mlx_repeats = 1;

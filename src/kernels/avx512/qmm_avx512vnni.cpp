@@ -147,6 +147,41 @@ void tiles(const QmmProblem& p, const QuantizedActivations& a, int64_t t0, int64
       _mm512_storeu_ps(p.y + (m0 + m) * p.N + (t0 + i) * kTileRows, acc[i][m]);
 }
 
+// One tile of 4-bit weights for one activation row (decode): the task's tiles one after another
+// are one sequential stream, where several tiles a pass would be as many streams that restart
+// every tile. Four accumulators (low and high nibbles of even and odd words) keep consecutive
+// vpdpbusd independent instead.
+template <ScaleType ST>
+void tile_one_row(const QmmProblem& p, const QuantizedActivations& a, int64_t t, int64_t m) {
+  const int64_t G = p.group_size, groups = p.K / G;
+  const int64_t words = p.K / 8, group_words = G / 8;  // 8 values a word
+  const uint32_t* w = reinterpret_cast<const uint32_t*>(p.w) + t * words * kTileRows;
+  const int8_t* xq = a.q + m * p.K;
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  __m512 acc = _mm512_setzero_ps(), bias_acc = _mm512_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512i d0 = _mm512_setzero_si512(), d1 = d0, d2 = d0, d3 = d0;
+    for (int64_t c = g * group_words; c < (g + 1) * group_words; c += 2) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + (c + kPrefetchWords) * kTileRows), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(w + (c + 1 + kPrefetchWords) * kTileRows), _MM_HINT_T0);
+      const __m512i w0 = _mm512_loadu_si512(w + c * kTileRows);
+      const __m512i w1 = _mm512_loadu_si512(w + (c + 1) * kTileRows);
+      const int8_t* x = xq + c * 8;
+      d0 = _mm512_dpbusd_epi32(d0, _mm512_and_si512(w0, nibble), broadcast4(x));
+      d1 = _mm512_dpbusd_epi32(d1, _mm512_and_si512(_mm512_srli_epi16(w0, 4), nibble), broadcast4(x + 4));
+      d2 = _mm512_dpbusd_epi32(d2, _mm512_and_si512(w1, nibble), broadcast4(x + 8));
+      d3 = _mm512_dpbusd_epi32(d3, _mm512_and_si512(_mm512_srli_epi16(w1, 4), nibble), broadcast4(x + 12));
+    }
+    const __m512 s = load16<ST>(p.scales, (t * groups + g) * kTileRows);
+    const __m512 b = load16<ST>(p.biases, (t * groups + g) * kTileRows);
+    const int64_t ag = m * groups + g;
+    const __m512i d = _mm512_add_epi32(_mm512_add_epi32(d0, d1), _mm512_add_epi32(d2, d3));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(s, _mm512_set1_ps(a.scale[ag])), acc);
+    bias_acc = _mm512_fmadd_ps(b, _mm512_set1_ps(a.sum[ag]), bias_acc);
+  }
+  _mm512_storeu_ps(p.y + m * p.N + t * kTileRows, _mm512_add_ps(acc, bias_acc));
+}
+
 // Activation rows in tiles of up to 8 (outer), weight tiles inner: the task's weight tiles stay
 // in cache while each activation tile passes. Few activation rows leave registers for several
 // weight tiles at once.
@@ -157,8 +192,12 @@ void compute_tiled(const QmmProblem& p, const QuantizedActivations& a, int64_t n
     for (int64_t m = m0; m < m1; m += kRowTile) {
       with_row_count<kRowTile>(m1 - m < kRowTile ? m1 - m : kRowTile, [&]<int MT>() {
         with_bits(p.bits, [&]<int BITS>() {
-          constexpr int NT = MT == 1 ? 4 : MT == 2 ? 2 : 1;
           int64_t t = t0;
+          if constexpr (MT == 1 && BITS == 4) {  // groups are multiples of 64: whole word pairs
+            for (; t < t1; ++t) tile_one_row<ST>(p, a, t, m);
+            return;
+          }
+          constexpr int NT = MT == 1 ? 4 : MT == 2 ? 2 : 1;
           for (; t + NT <= t1; t += NT) tiles<NT, MT, BITS, ST>(p, a, t, m);
           for (; t < t1; ++t) tiles<1, MT, BITS, ST>(p, a, t, m);
         });
