@@ -7,7 +7,8 @@ namespace pensieve::model::cuda_kernels {
 namespace {
 
 // The decoder's own kernels (the GEMV comes from kernels/cuda_gemv_source.h). Each begins with
-// let_next_start() and wait_previous(): CudaDecoder launches them to overlap their predecessor.
+// let_next_start() and wait_previous() (the lone sequence's attention loads older keys and values
+// in between): CudaDecoder launches them to overlap their predecessor.
 constexpr const char* kKernels = R"(
 #define NEG_INF __int_as_float(0xff800000)
 // The batched GEMM's input order (pair8's, per 8 values): where value k is stored.
@@ -57,6 +58,10 @@ __device__ __forceinline__ float rotated(const h16* qkv, int head, int d, const 
 // head, HEAD_DIM + 2 floats each); the last of a head's blocks to finish (done[head] counts them,
 // and that block resets it) combines them into out (paired: in the batched GEMM's input order).
 // Four warps a block, eight keys a turn a warp.
+// PREFETCH: the first turn's keys and values older than `column` (earlier steps wrote them) are
+// loaded before wait_previous(), so they are in flight while the previous kernel finishes; the
+// caller has not waited. Otherwise the caller has.
+template <bool PREFETCH>
 __device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache, const float* inv_freq, int pos,
                                        int first, int column, int cap, float position_scale, float factor, float* part,
                                        int* done, h16* out, bool paired, int chunks, int len_per, float scale) {
@@ -72,6 +77,25 @@ __device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache,
   const int stop = min(len, chunk_start + len_per);
   h16* const kb = kcache + (size_t)kvh * cap * HEAD_DIM;
   h16* const vb = vcache + (size_t)kvh * cap * HEAD_DIM;
+  // A warp takes eight keys a turn: lane = 4·u + p reads the p-th quarter of key u's row and of
+  // its value (16-byte loads, a turn's keys contiguous), the quarters' dot products meet over the
+  // four lanes, and each lane keeps a running softmax of its own keys over its quarter.
+  const int u = lane >> 2, p = lane & 3;
+  uint4 kq[Q / 8], vq[Q / 8];
+  auto load_turn = [&](int j0) {
+    const int j = j0 + u;
+    const size_t at = ((size_t)(j < stop ? j : stop - 1) * HEAD_DIM + p * Q) / 8;
+#pragma unroll
+    for (int i = 0; i < Q / 8; ++i) {
+      kq[i] = reinterpret_cast<const uint4*>(kb)[at + i];
+      vq[i] = reinterpret_cast<const uint4*>(vb)[at + i];
+    }
+  };
+  const int first_turn = start + warp * 8;
+  // The lane's prefetched key is stale only where it is the new column (or the clamp's stand-in).
+  const bool prefetched = PREFETCH && first_turn < stop && min(first_turn + u, stop - 1) != column;
+  if (prefetched) load_turn(first_turn);
+  if (PREFETCH) wait_previous();
   if (column >= chunk_start && column < chunk_start + len_per) {  // uniform over the block
     for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
       kb[(size_t)column * HEAD_DIM + d] = f2h(rotated(qkv, HEADS + kvh, d, inv_freq, pos, position_scale, factor));
@@ -79,10 +103,6 @@ __device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache,
     }
     __syncthreads();  // the block's own writes are visible to it from here
   }
-  // A warp takes eight keys a turn: lane = 4·u + p reads the p-th quarter of key u's row and of
-  // its value (16-byte loads, a turn's keys contiguous), the quarters' dot products meet over the
-  // four lanes, and each lane keeps a running softmax of its own keys over its quarter.
-  const int u = lane >> 2, p = lane & 3;
   __shared__ float qs[HEAD_DIM];  // the query, rotated once a block
   for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x)
     qs[d] = round_h(rotated(qkv, h, d, inv_freq, pos, position_scale, factor)) * scale;
@@ -93,16 +113,10 @@ __device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache,
   float m = NEG_INF, l = 0.0f, acc[Q];
 #pragma unroll
   for (int d = 0; d < Q; ++d) acc[d] = 0.0f;
-  for (int j0 = start + warp * 8; j0 < stop; j0 += WARPS * 8) {
+  for (int j0 = first_turn; j0 < stop; j0 += WARPS * 8) {
     const int j = j0 + u;
     const bool valid = j < stop;
-    const size_t at = ((size_t)(valid ? j : stop - 1) * HEAD_DIM + p * Q) / 8;
-    uint4 kq[Q / 8], vq[Q / 8];
-#pragma unroll
-    for (int i = 0; i < Q / 8; ++i) {
-      kq[i] = reinterpret_cast<const uint4*>(kb)[at + i];
-      vq[i] = reinterpret_cast<const uint4*>(vb)[at + i];
-    }
+    if (j0 != first_turn || !prefetched) load_turn(j0);
     float s = 0.0f;
 #pragma unroll
     for (int i = 0; i < Q / 8; ++i) {
@@ -201,9 +215,8 @@ extern "C" __global__ void attention(const h16* qkv, h16* kcache, h16* vcache, c
                                      float position_scale, float factor, float* part, int* done, h16* out, int chunks,
                                      int len_per, float scale) {
   let_next_start();
-  wait_previous();
-  attend(qkv, kcache, vcache, inv_freq, pos, 0, pos, cap, position_scale, factor, part, done, out, false, chunks,
-         len_per, scale);
+  attend<true>(qkv, kcache, vcache, inv_freq, pos, 0, pos, cap, position_scale, factor, part, done, out, false, chunks,
+               len_per, scale);
 }
 
 // The rotation of a batch's rows: each row takes the short or long factors by its own position.
@@ -226,7 +239,7 @@ extern "C" __global__ void attention_rows(const h16* qkv, h16* kcache, h16* vcac
   const int pos = rows_info[MAX_ROWS + r];
   const int which = pos >= rope.long_from ? 1 : 0;
   const size_t row_cache = (size_t)r * KV_HEADS * cap * HEAD_DIM;
-  attend(qkv + (size_t)r * QKV_WIDTH, kcache + row_cache, vcache + row_cache, rope.inv_freq[which], pos,
+  attend<false>(qkv + (size_t)r * QKV_WIDTH, kcache + row_cache, vcache + row_cache, rope.inv_freq[which], pos,
          rows_info[r], column, cap, rope.position_scale[which], rope.factor[which],
          part + (size_t)r * HEADS * MAX_CHUNKS * (HEAD_DIM + 2), done + r * HEADS, out + (size_t)r * HEADS * HEAD_DIM,
          true, chunks, len_per, scale);
