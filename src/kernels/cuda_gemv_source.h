@@ -109,6 +109,43 @@ __device__ __forceinline__ float normed(float x, h16 w, float scale) { return ro
 __device__ __forceinline__ float silu_mul(float gate, float up) { return round_h(gate / (1.0f + __expf(-gate))) * up; }
 __device__ __forceinline__ h16 add_rounded(h16 y, float v) { return f2h(h2f(y) + round_h(v)); }
 
+// x as the GEMVs read it, in the block's shared memory: xs[c & 3][c >> 2] holds values 8c … 8c+7
+// paired as word_dot wants them, xsum[c] the sum of each 32 (for the biases). SWIGLU reads x =
+// [gate, up] (2K values) and uses silu(gate)·up; NORM uses rms_norm(x) · norm_w. Ends with a
+// barrier.
+template <int K, bool SWIGLU, bool NORM>
+__device__ __forceinline__ void stage_x(const h16* __restrict__ x, const h16* __restrict__ norm_w, float eps,
+                                        uint4 (&xs)[4][K / 32], float (&xsum)[K / 32]) {
+  constexpr int WARPS = 8;
+  float norm_scale = 1.0f;
+  if (NORM) norm_scale = block_rms_scale<K>(x, eps);  // then weight · half(x · scale)
+  for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {
+    float v[8];
+    if (SWIGLU) {
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const float g = h2f(x[8 * word + k]);
+        const float u = h2f(x[K + 8 * word + k]);
+        v[k] = round_h(silu_mul(g, u));
+      }
+    } else {
+      unpack8(reinterpret_cast<const uint4*>(x)[word], v);
+      if (NORM) {
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = normed(v[k], norm_w[8 * word + k], norm_scale);
+      }
+    }
+    xs[word & 3][word >> 2] = pair8(v);
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) sum += v[k];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    if ((word & 3) == 0) xsum[word >> 2] = sum;
+  }
+  __syncthreads();
+}
+
 // Eight 4-bit weights (one packed word) against x pre-paired as (x0,x4) (x1,x5) (x2,x6) (x3,x7):
 // products in half2, summed in float.
 __device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
@@ -119,6 +156,47 @@ __device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
   acc = hfma2(n[2], xv.z, acc);
   acc = hfma2(n[3], xv.w, acc);
   return h2sum(acc);
+}
+
+// One row group's outputs: a warp's R rows, each lane's chunks c = lane + 32i against the staged
+// x (stage_x), summed over the warp and written to y from row0 on (RESID: added to y; GATED:
+// silu(gate) · up of the warp's gate and up rows, one value). get(r, i, q, scale, bias) gives row
+// r's chunk i with its group's scale and bias.
+template <int K, int R, bool RESID, bool GATED, class Weights>
+__device__ __forceinline__ void row_group(const Weights& get, const uint4 (&xs)[4][K / 32], const float (&xsum)[K / 32],
+                                          h16* y, int row0, int lane) {
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < K / 1024; ++i) {
+    const int c = lane + 32 * i;
+    const uint4 x0 = xs[0][c], x1 = xs[1][c], x2 = xs[2][c], x3 = xs[3][c];
+    const float total = xsum[c];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      uint4 q;
+      h16 sc, bi;
+      get(r, i, q, sc, bi);
+      const float dot = word_dot(q.x, x0) + word_dot(q.y, x1) + word_dot(q.z, x2) + word_dot(q.w, x3);
+      acc[r] += h2f(sc) * dot + h2f(bi) * total;
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
+  if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
+    if (lane == 0) {
+      const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
+      y[row0] = f2h(silu_mul(g, u));
+    }
+  } else if (lane < R) {
+    float mine = acc[0];
+#pragma unroll
+    for (int r = 1; r < R; ++r)
+      if (lane == r) mine = acc[r];
+    const int row = row0 + lane;
+    y[row] = RESID ? add_rounded(y[row], mine) : f2h(mine);
+  }
 }
 
 // y = dequantize(w) · x (+ y when RESID), one warp a row (R rows a warp), 8 warps a block.
@@ -151,7 +229,6 @@ template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED =
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
                                      const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
                                      const h16* __restrict__ norm_w = nullptr, float eps = 0.0f, int groups = 0) {
-  constexpr int CH = K / 1024;
   constexpr int WARPS = 8;
   const int lane = threadIdx.x & 31;
   static_assert(!GATED || R == 2, "a gated GEMV takes a gate row and an up row a warp");
@@ -168,67 +245,17 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   wait_previous();
   __shared__ uint4 xs[4][K / 32];
   __shared__ float xsum[K / 32];
-  float norm_scale = 1.0f;
-  if (NORM) norm_scale = block_rms_scale<K>(x, eps);  // then weight · half(x · scale)
-  for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {
-    float v[8];
-    if (SWIGLU) {
-#pragma unroll
-      for (int k = 0; k < 8; ++k) {
-        const float g = h2f(x[8 * word + k]);
-        const float u = h2f(x[K + 8 * word + k]);
-        v[k] = round_h(silu_mul(g, u));
-      }
-    } else {
-      unpack8(reinterpret_cast<const uint4*>(x)[word], v);
-      if (NORM) {
-#pragma unroll
-        for (int k = 0; k < 8; ++k) v[k] = normed(v[k], norm_w[8 * word + k], norm_scale);
-      }
-    }
-    xs[word & 3][word >> 2] = pair8(v);
-    float sum = 0.0f;
-#pragma unroll
-    for (int k = 0; k < 8; ++k) sum += v[k];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    if ((word & 3) == 0) xsum[word >> 2] = sum;
-  }
-  __syncthreads();
+  stage_x<K, SWIGLU, NORM>(x, norm_w, eps, xs, xsum);
   for (; group < groups; group += gridDim.x) {
     const bool more = group + (int)gridDim.x < groups;
     if (more) load_row_weights(next, w, scales, biases, first_row(group + gridDim.x), row_step, lane);
-    const int row0 = first_row(group);
-    float acc[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-#pragma unroll
-    for (int i = 0; i < CH; ++i) {
-      const int c = lane + 32 * i;
-      const uint4 x0 = xs[0][c], x1 = xs[1][c], x2 = xs[2][c], x3 = xs[3][c];
-      const float total = xsum[c];
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const float dot = word_dot(cur.q[r][i].x, x0) + word_dot(cur.q[r][i].y, x1) + word_dot(cur.q[r][i].z, x2) +
-                          word_dot(cur.q[r][i].w, x3);
-        acc[r] += h2f(cur.s[r][i]) * dot + h2f(cur.b[r][i]) * total;
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
-    if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
-      if (lane == 0) {
-        const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
-        y[row0] = f2h(silu_mul(g, u));
-      }
-    } else if (lane < R) {
-      float mine = acc[0];
-#pragma unroll
-      for (int r = 1; r < R; ++r)
-        if (lane == r) mine = acc[r];
-      const int row = row0 + lane;
-      y[row] = RESID ? add_rounded(y[row], mine) : f2h(mine);
-    }
+    row_group<K, R, RESID, GATED>(
+        [&](int r, int i, uint4& q, h16& sc, h16& bi) {
+          q = cur.q[r][i];
+          sc = cur.s[r][i];
+          bi = cur.b[r][i];
+        },
+        xs, xsum, y, first_row(group), lane);
     if (more) cur = next;
   }
 }
