@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "kernels/huge_pages.h"
 #include "kernels/qmm_cpu.h"
 #include "kernels/thread_pool.h"
 
@@ -75,8 +76,10 @@ void repack_tiled16(const void* src, void* dst, int rows, int cols, std::size_t 
 std::optional<mx::array> tiled16_array(const SourceReader& read, int rows, int cols, mx::Dtype dtype) {
   const std::size_t elem_size = mx::size_of(dtype);
   const std::size_t tile_bytes = static_cast<std::size_t>(kTileRows) * cols * elem_size;
-  auto data = mx::allocator::malloc(static_cast<std::size_t>(rows) * cols * elem_size);
+  const std::size_t total = static_cast<std::size_t>(rows) * cols * elem_size;
+  auto data = mx::allocator::malloc(total);
   auto* dst = static_cast<unsigned char*>(data.buffer().raw_ptr());
+  advise_huge_pages(dst, total);  // decode streams it every step; not yet written
   std::atomic<bool> failed{false};
   for_each_tile_chunk(rows, tile_bytes, [&](int first, int tiles) {
     // One buffer per thread for the whole load: reused, so its pages are faulted in only once

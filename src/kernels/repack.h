@@ -23,7 +23,8 @@ using SourceReader = std::function<bool(std::size_t offset, std::size_t bytes, v
 
 // A new evaluated [rows, cols] array of `dtype` in the tiled16 layout, of the row-major source
 // that `read` gives, or nullopt if a read failed. Its memory comes from MLX's allocator, so MLX's
-// memory figures count it, and is never zero-filled first. Each thread reads its share of rows
+// memory figures count it, is never zero-filled first, and is on huge pages where the OS gives
+// them (kernels/huge_pages.h). Each thread reads its share of rows
 // into a small buffer of its own, reused from task to task, so a load never holds more of the
 // source than that.
 std::optional<mx::array> tiled16_array(const SourceReader& read, int rows, int cols, mx::Dtype dtype);
