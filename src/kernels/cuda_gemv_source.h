@@ -158,47 +158,6 @@ __device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
   return h2sum(acc);
 }
 
-// One row group's outputs: a warp's R rows, each lane's chunks c = lane + 32i against the staged
-// x (stage_x), summed over the warp and written to y from row0 on (RESID: added to y; GATED:
-// silu(gate) · up of the warp's gate and up rows, one value). get(r, i, q, scale, bias) gives row
-// r's chunk i with its group's scale and bias.
-template <int K, int R, bool RESID, bool GATED, class Weights>
-__device__ __forceinline__ void row_group(const Weights& get, const uint4 (&xs)[4][K / 32], const float (&xsum)[K / 32],
-                                          h16* y, int row0, int lane) {
-  float acc[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-#pragma unroll
-  for (int i = 0; i < K / 1024; ++i) {
-    const int c = lane + 32 * i;
-    const uint4 x0 = xs[0][c], x1 = xs[1][c], x2 = xs[2][c], x3 = xs[3][c];
-    const float total = xsum[c];
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      uint4 q;
-      h16 sc, bi;
-      get(r, i, q, sc, bi);
-      const float dot = word_dot(q.x, x0) + word_dot(q.y, x1) + word_dot(q.z, x2) + word_dot(q.w, x3);
-      acc[r] += h2f(sc) * dot + h2f(bi) * total;
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
-  if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
-    if (lane == 0) {
-      const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
-      y[row0] = f2h(silu_mul(g, u));
-    }
-  } else if (lane < R) {
-    float mine = acc[0];
-#pragma unroll
-    for (int r = 1; r < R; ++r)
-      if (lane == r) mine = acc[r];
-    const int row = row0 + lane;
-    y[row] = RESID ? add_rounded(y[row], mine) : f2h(mine);
-  }
-}
-
 // y = dequantize(w) · x (+ y when RESID), one warp a row (R rows a warp), 8 warps a block.
 // Each lane loads its rows' 16-byte chunks c = lane + 32i before anything else, so the loads are
 // in flight while the block stages x in shared memory (with sums per 32 weights for the biases),
@@ -225,6 +184,49 @@ __device__ __forceinline__ void load_row_weights(RowWeights<K, R>& rw, const uin
   }
 }
 
+// A warp's R row sums (each lane's part in acc) written to y from row0 on: RESID adds them to y,
+// GATED writes silu(gate) · up of the warp's gate and up rows (one value).
+template <int R, bool RESID, bool GATED>
+__device__ __forceinline__ void write_rows(float (&acc)[R], h16* y, int row0, int lane) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
+  if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
+    if (lane == 0) {
+      const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
+      y[row0] = f2h(silu_mul(g, u));
+    }
+  } else if (lane < R) {
+    float mine = acc[0];
+#pragma unroll
+    for (int r = 1; r < R; ++r)
+      if (lane == r) mine = acc[r];
+    const int row = row0 + lane;
+    y[row] = RESID ? add_rounded(y[row], mine) : f2h(mine);
+  }
+}
+
+// One row group: a warp's R rows, each lane's chunks c = lane + 32i against x as stage_x left it.
+template <int K, int R, bool RESID, bool GATED>
+__device__ __forceinline__ void row_group(const RowWeights<K, R>& w, const uint4 (&xs)[4][K / 32],
+                                          const float (&xsum)[K / 32], h16* y, int row0, int lane) {
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < K / 1024; ++i) {
+    const int c = lane + 32 * i;
+    const uint4 x0 = xs[0][c], x1 = xs[1][c], x2 = xs[2][c], x3 = xs[3][c];
+    const float total = xsum[c];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const uint4 q = w.q[r][i];
+      const float dot = word_dot(q.x, x0) + word_dot(q.y, x1) + word_dot(q.z, x2) + word_dot(q.w, x3);
+      acc[r] += h2f(w.s[r][i]) * dot + h2f(w.b[r][i]) * total;
+    }
+  }
+  write_rows<R, RESID, GATED>(acc, y, row0, lane);
+}
+
 template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false>
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
                                      const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
@@ -249,13 +251,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   for (; group < groups; group += gridDim.x) {
     const bool more = group + (int)gridDim.x < groups;
     if (more) load_row_weights(next, w, scales, biases, first_row(group + gridDim.x), row_step, lane);
-    row_group<K, R, RESID, GATED>(
-        [&](int r, int i, uint4& q, h16& sc, h16& bi) {
-          q = cur.q[r][i];
-          sc = cur.s[r][i];
-          bi = cur.b[r][i];
-        },
-        xs, xsum, y, first_row(group), lane);
+    row_group<K, R, RESID, GATED>(cur, xs, xsum, y, first_row(group), lane);
     if (more) cur = next;
   }
 }
