@@ -200,8 +200,9 @@ int main(int argc, char** argv) {
     variants.push_back({std::string("rows_") + k::qmm_isa_name(k::best_qmm_isa()),
                         k::WeightLayout::rows, k::best_qmm_isa()});
     if (avx512) variants.push_back({"rows_avx2", k::WeightLayout::rows, k::QmmIsa::avx2});
-    // --decode-only: the default variant's one-row decode step alone, with the bandwidth read
-    // again after it (a quick check of a kernel change on a machine whose bandwidth drifts).
+    // --decode-only: the default variant's decode steps (one row, and 2, 4 and 8 rows) alone, with
+    // the bandwidth read again after them (a quick check of a kernel change on a machine whose
+    // bandwidth drifts).
     if (decode_only) variants.resize(1);
     for (const auto& isa : variants) {
       nlohmann::json r;
@@ -211,6 +212,10 @@ int main(int argc, char** argv) {
       r["decode_tokens_per_s"] = 1.0 / (layers + head);
       r["decode_fraction_of_roofline"] =
           (1.0 / (layers + head)) / out["roofline_tokens_per_s"].get<double>();
+      for (int M : {2, 4, 8})
+        r["decode_step_s_M" + std::to_string(M)] =
+            time_layers(copies, kLayers, M, run_kernel, isa, repeats) +
+            time_one(lm_head, kLmHead, M, run_kernel, isa, repeats);
       if (decode_only) {
         r["memory_read_GBps_after"] = memory_read_gbps(threads, std::max(repeats, 5));
         out["pensieve"][isa.name] = r;
@@ -219,10 +224,6 @@ int main(int argc, char** argv) {
       for (const auto& s : kLayerShapes)
         r["decode_ms"][s.name] = 1e3 * time_one(copies[0][&s - kLayerShapes], s, 1, run_kernel, isa,
                                                 repeats);
-      for (int M : {2, 4, 8})
-        r["decode_step_s_M" + std::to_string(M)] =
-            time_layers(copies, kLayers, M, run_kernel, isa, repeats) +
-            time_one(lm_head, kLmHead, M, run_kernel, isa, repeats);
       // Prefill: 512 rows through every layer; logits for the last row only.
       const double layer512 = time_layers(copies, kLayerCopies, 512, run_kernel, isa, 2) / kLayerCopies;
       const double prefill = kLayers * layer512 + head;

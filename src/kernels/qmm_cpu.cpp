@@ -37,12 +37,14 @@ const detail::IsaKernels* kernels_for(QmmIsa isa, const QmmProblem& p) {
 constexpr int64_t kActivationRowsPerTask = 64;
 
 // Output rows per task: enough tasks for load balance, few enough that each streams a
-// contiguous stretch of the weight. One tiled16 activation row (decode) takes two tasks a thread:
-// each thread then reads a few MB in one sequential stream, which the prefetchers keep ahead of
-// better than many 64-row stretches taken in turn by both threads (a decode step 13 % faster with
-// two threads: bench/README.md).
+// contiguous stretch of the weight. Decode (up to 8 activation rows, one pass of the tiled16
+// kernels) takes two tasks a thread: each thread then reads a few MB in one sequential stream,
+// which the prefetchers keep ahead of better than many 64-row stretches taken in turn by both
+// threads (one row: a step 13 % faster with two threads; 4 and 8 rows 4-6 %: bench/README.md).
+constexpr int64_t kDecodeRows = 8;
+
 int64_t rows_per_task(const QmmProblem& p, int threads) {
-  const bool one_stream = p.M == 1 && p.layout == WeightLayout::tiled16;
+  const bool one_stream = p.M <= kDecodeRows && p.layout == WeightLayout::tiled16;
   const int64_t per_thread = one_stream ? 2 : 8;
   int64_t rows = (p.N + threads * per_thread - 1) / (threads * per_thread);
   if (!one_stream) rows = std::clamp<int64_t>(rows, 8, 64);

@@ -186,3 +186,28 @@ TEST_F(KernelsQmm, TiledLayoutRoundTrips) {
 }
 
 }  // namespace
+
+// A row decoded alone and the same row inside a batch (the server's batched decode against one
+// sequence's) must be the same bits: the one-row and the several-row kernels do the same float
+// operations in the same order, and greedy decoding stays reproducible either way.
+TEST_F(KernelsQmm, RowAloneEqualsRowInBatch) {
+  if (!k::tiled_layout_supported()) GTEST_SKIP() << "no SIMD kernels on this CPU";
+  const int N = 64, K = 3072;
+  const auto q = quantize_random(N, K, 4, 64, mx::float16, 500);
+  const auto w = k::to_tiled16(q.w), s = k::to_tiled16(q.scales), b = k::to_tiled16(q.biases);
+  for (auto isa : isas_here()) {
+    if (isa == k::QmmIsa::scalar) continue;
+    for (int M : {2, 3, 8, 9}) {
+      auto x = mx::random::normal({M, K}, mx::float32, 0.0f, 1.0f, mx::random::key(501 + M));
+      auto batch = k::cpu_quantized_matmul(x, w, s, b, 64, 4, k::WeightLayout::tiled16, isa);
+      mx::eval(batch);
+      for (int r = 0; r < M; ++r) {
+        auto alone = k::cpu_quantized_matmul(mx::slice(x, {r, 0}, {r + 1, K}), w, s, b, 64, 4,
+                                             k::WeightLayout::tiled16, isa);
+        auto row = mx::slice(batch, {r, 0}, {r + 1, N});
+        EXPECT_TRUE(mx::array_equal(alone, row).item<bool>())
+            << k::qmm_isa_name(isa) << " M=" << M << " row " << r;
+      }
+    }
+  }
+}

@@ -158,7 +158,7 @@ void tile_one_row(const QmmProblem& p, const QuantizedActivations& a, int64_t t,
   const uint32_t* w = reinterpret_cast<const uint32_t*>(p.w) + t * words * kTileRows;
   const int8_t* xq = a.q + m * p.K;
   const __m512i nibble = _mm512_set1_epi8(0x0F);
-  __m512 acc = _mm512_setzero_ps(), bias_acc = _mm512_setzero_ps();
+  __m512 acc = _mm512_setzero_ps();
   for (int64_t g = 0; g < groups; ++g) {
     __m512i d0 = _mm512_setzero_si512(), d1 = d0, d2 = d0, d3 = d0;
     for (int64_t c = g * group_words; c < (g + 1) * group_words; c += 2) {
@@ -175,11 +175,13 @@ void tile_one_row(const QmmProblem& p, const QuantizedActivations& a, int64_t t,
     const __m512 s = load16<ST>(p.scales, (t * groups + g) * kTileRows);
     const __m512 b = load16<ST>(p.biases, (t * groups + g) * kTileRows);
     const int64_t ag = m * groups + g;
+    // The same float operations in the same order as tiles(): a row decoded alone gets the
+    // bits it gets in a batch.
     const __m512i d = _mm512_add_epi32(_mm512_add_epi32(d0, d1), _mm512_add_epi32(d2, d3));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(s, _mm512_set1_ps(a.scale[ag])), acc);
-    bias_acc = _mm512_fmadd_ps(b, _mm512_set1_ps(a.sum[ag]), bias_acc);
+    acc = _mm512_fmadd_ps(b, _mm512_set1_ps(a.sum[ag]), acc);
   }
-  _mm512_storeu_ps(p.y + m * p.N + t * kTileRows, _mm512_add_ps(acc, bias_acc));
+  _mm512_storeu_ps(p.y + m * p.N + t * kTileRows, acc);
 }
 
 // Activation rows in tiles of up to 8 (outer), weight tiles inner: the task's weight tiles stay
