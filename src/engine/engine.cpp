@@ -265,13 +265,14 @@ void Engine::decode_all() {
       }
   };
   count_decoding();
-  const bool solo_changed = solo_ && (count != 1 || lone != solo_);
-  const bool batch_changed =
+  // (One bound sequence, still decoding, with one decoding in all: it is the lone one.)
+  const bool device_changed =
       !device_jobs_.empty() && (count != static_cast<int>(device_jobs_.size()) ||
-                        std::any_of(device_jobs_.begin(), device_jobs_.end(), [&](Job* j) { return !decoding(*j); }));
-  if (solo_changed) end_solo();
-  if (batch_changed) end_device_batch();
-  if (solo_changed || batch_changed) count_decoding();  // a token read just now may have ended one
+                                std::any_of(device_jobs_.begin(), device_jobs_.end(), [&](Job* j) { return !decoding(*j); }));
+  if (device_changed) {
+    end_device_decoding();
+    count_decoding();  // a token read just now may have ended one
+  }
   if (count == 1 && device_decoder_) {
     // The last of a batch: its positions go back to its own cache (float16 as the decoder's model).
     if (batch_kv_.contains(lone)) {
@@ -279,7 +280,7 @@ void Engine::decode_all() {
       batch_kv_bytes_ = batch_kv_.nbytes();
     }
     if (model::CudaDecoder::accepts(lone->seq->cache())) {
-      decode_solo(*lone);
+      decode_on_device({lone}, /*solo=*/true);
       return;
     }
   }
@@ -296,7 +297,7 @@ void Engine::decode_all() {
   }
   if (!batched.empty()) {
     if (own_cache.empty() && device_decoder_ && device_decoder_->accepts(batch_kv_))
-      decode_device_batch(batched);
+      decode_on_device(batched, /*solo=*/false);
     else
       decode_batched(batched, own_cache.empty());
   }
@@ -452,45 +453,6 @@ void Engine::hand_over(const std::vector<Job*>& jobs, std::vector<TokenInfo>& ch
   }
 }
 
-// The decoder keeps the sequence's own cache (its buffers written in place). Greedy steps chain
-// on the device: the step after the one being read is queued first (pipelined_decode_), so the
-// GPU never waits for the host's text and events. A sequence that then ends (EOS, stop string)
-// leaves one position computed for nothing but consistent: it holds the last accepted token.
-void Engine::decode_solo(Job& job) {
-  auto& decoder = *device_decoder_;
-  Sequence& seq = *job.seq;
-  if (solo_ != &job) {
-    decoder.bind(seq.cache());
-    solo_ = &job;
-  }
-  std::vector<TokenInfo> chosen(1);
-  if (!greedy_on_device(job)) {
-    decoder.step(seq.last_token());
-    auto logits = decoder.logits();
-    chosen = choose_on_host(logits.data(), static_cast<int>(logits.size()), {&job});
-  } else {
-    if (decoder.unread() == 0) decoder.step(seq.last_token());
-    if (may_queue_ahead({&job})) {
-      decoder.step(-1);
-      queued_steps_++;
-    }
-    chosen[0].id = decoder.next_token();
-  }
-  device_steps_++;
-  hand_over({&job}, chosen);
-}
-
-void Engine::end_solo() {
-  Job& job = *solo_;
-  solo_ = nullptr;
-  if (device_decoder_->unread() > 0 && !job.seq->finished()) {
-    std::vector<TokenInfo> chosen(1);
-    chosen[0].id = device_decoder_->next_token();
-    hand_over({&job}, chosen);
-  }
-  device_decoder_->finish();
-}
-
 bool Engine::may_queue_ahead(const std::vector<Job*>& jobs) const {
   if (!pipelined_decode_) return false;
   // The queued step's tokens are wanted only if the ones read now leave room for them.
@@ -499,47 +461,71 @@ bool Engine::may_queue_ahead(const std::vector<Job*>& jobs) const {
   });
 }
 
-// As decode_solo, for every row of batch_kv_: bound while the same sequences decode (decode_all
-// hands the batch back first when that changes), greedy steps chained on the device one ahead.
-void Engine::decode_device_batch(const std::vector<Job*>& jobs) {
+// A lone sequence's own cache or batch_kv_'s rows, bound while the same sequences decode
+// (decode_all hands them back first when that changes; buffers written in place). Greedy steps
+// chain on the device: the step after the one being read is queued first (pipelined_decode_), so
+// the GPU never waits for the host's text and events. A sequence that then ends (EOS, stop string)
+// leaves one position computed for nothing but consistent: it holds the last accepted token.
+void Engine::decode_on_device(const std::vector<Job*>& jobs, bool solo) {
   auto& decoder = *device_decoder_;
   if (device_jobs_.empty()) {
-    decoder.bind(batch_kv_);
+    if (solo)
+      decoder.bind(jobs[0]->seq->cache());
+    else
+      decoder.bind(batch_kv_);
     device_jobs_ = jobs;
+    device_solo_ = solo;
   }
-  std::vector<int32_t> rows;
-  for (Job* job : jobs) rows.push_back(batch_kv_.row_of(job));
-  if (decoder.unread() == 0) {
-    std::vector<int32_t> tokens(static_cast<std::size_t>(decoder.rows()), 0);  // free rows: a placeholder
-    for (std::size_t i = 0; i < jobs.size(); ++i) tokens[static_cast<std::size_t>(rows[i])] = jobs[i]->seq->last_token();
+  std::vector<int32_t> rows;  // each job's row of the decoder's output
+  for (Job* job : jobs) rows.push_back(solo ? 0 : batch_kv_.row_of(job));
+  // chained: the step that consumes the tokens the last one left on the device.
+  auto queue_step = [&](bool chained) {
+    if (solo) {
+      decoder.step(chained ? -1 : jobs[0]->seq->last_token());
+      return;
+    }
+    std::vector<int32_t> tokens;
+    if (!chained) {
+      tokens.assign(static_cast<std::size_t>(decoder.rows()), 0);  // free rows: a placeholder
+      for (std::size_t i = 0; i < jobs.size(); ++i)
+        tokens[static_cast<std::size_t>(rows[i])] = jobs[i]->seq->last_token();
+    }
     decoder.step_rows(tokens);
-  }
+  };
+  if (decoder.unread() == 0) queue_step(false);
   std::vector<TokenInfo> chosen(jobs.size());
   if (!std::all_of(jobs.begin(), jobs.end(), [](const Job* j) { return greedy_on_device(*j); })) {
-    const auto all = decoder.logits();
+    auto all = decoder.logits();
     const std::size_t V = all.size() / static_cast<std::size_t>(decoder.rows());
     std::vector<float> mine;
-    mine.reserve(jobs.size() * V);
-    for (int32_t r : rows) mine.insert(mine.end(), all.begin() + static_cast<std::ptrdiff_t>(r * V),
-                                       all.begin() + static_cast<std::ptrdiff_t>((r + 1) * V));
-    chosen = choose_on_host(mine.data(), static_cast<int>(V), jobs);
+    if (!solo) {
+      mine.reserve(jobs.size() * V);
+      for (int32_t r : rows)
+        mine.insert(mine.end(), all.begin() + static_cast<std::ptrdiff_t>(r * V),
+                    all.begin() + static_cast<std::ptrdiff_t>((r + 1) * V));
+    }
+    chosen = choose_on_host(solo ? all.data() : mine.data(), static_cast<int>(V), jobs);
   } else {
     if (may_queue_ahead(jobs)) {
-      decoder.step_rows({});
+      queue_step(true);
       queued_steps_++;
     }
     const auto ids = decoder.next_tokens();
     for (std::size_t i = 0; i < jobs.size(); ++i) chosen[i].id = ids[static_cast<std::size_t>(rows[i])];
   }
   device_steps_++;
-  batched_steps_++;
-  batch_kv_bytes_ = batch_kv_.nbytes();
+  if (!solo) {
+    batched_steps_++;
+    batch_kv_bytes_ = batch_kv_.nbytes();
+  }
   hand_over(jobs, chosen);
 }
 
-void Engine::end_device_batch() {
+void Engine::end_device_decoding() {
   const auto jobs = std::move(device_jobs_);
+  const bool solo = device_solo_;
   device_jobs_.clear();
+  device_solo_ = false;
   if (device_decoder_->unread() > 0) {
     const auto ids = device_decoder_->next_tokens();
     std::vector<Job*> open;
@@ -547,7 +533,7 @@ void Engine::end_device_batch() {
     for (Job* job : jobs)
       if (!job->seq->finished()) {
         open.push_back(job);
-        chosen.emplace_back().id = ids[static_cast<std::size_t>(batch_kv_.row_of(job))];
+        chosen.emplace_back().id = ids[static_cast<std::size_t>(solo ? 0 : batch_kv_.row_of(job))];
       }
     hand_over(open, chosen);
   }
@@ -569,8 +555,9 @@ void Engine::retire_finished() {
       continue;
     }
     Sequence& seq = *job.seq;
-    if (solo_ == &job) end_solo();  // before its cache moves or goes
-    if (!device_jobs_.empty() && batch_kv_.contains(&job)) end_device_batch();  // before the batch's rows change
+    // Before its cache moves or goes, or the batch's rows change.
+    if (!device_jobs_.empty() && (device_solo_ ? device_jobs_[0] == &job : batch_kv_.contains(&job)))
+      end_device_decoding();
     if (pending_) pending_->drop(&job);
     if (batch_kv_.contains(&job)) {  // its positions go back to its own cache for the prefix cache
       const bool kept = !job.failure && seq.finish_reason() != FinishReason::cancelled;
@@ -619,9 +606,9 @@ void Engine::retire_finished() {
 }
 
 void Engine::fail_all(const std::string& message) {
-  if (solo_ || !device_jobs_.empty()) {  // the failure may be the decoder's own: MLX's path takes over
-    solo_ = nullptr;
+  if (!device_jobs_.empty()) {  // the failure may be the decoder's own: MLX's path takes over
     device_jobs_.clear();
+    device_solo_ = false;
     try {
       device_decoder_->finish();
     } catch (...) {

@@ -111,15 +111,12 @@ class Engine {
   // Decode steps of the sequences in batch_kv_ (rows in that order) and of those with their own cache.
   void decode_batched(const std::vector<Job*>& jobs, bool all_batched);
   void decode_each_cache(const std::vector<Job*>& jobs);
-  // A lone decoding sequence's step on solo_decoder_ (see decode_all).
-  void decode_solo(Job& job);
-  // Hands the sequence on device_decoder_ back to MLX's path: the token of a step queued ahead is
-  // read and accepted first unless the sequence has ended, and the decoder is drained.
-  void end_solo();
-  // A step of the sequences in batch_kv_ (all of its live rows) on device_decoder_.
-  void decode_device_batch(const std::vector<Job*>& jobs);
-  // Hands batch_kv_ back to MLX's path, as end_solo does for one sequence.
-  void end_device_batch();
+  // A step on device_decoder_ (see decode_all) of a lone decoding sequence (solo: its own cache)
+  // or of the sequences in batch_kv_ (all of its live rows).
+  void decode_on_device(const std::vector<Job*>& jobs, bool solo);
+  // Hands the sequences on device_decoder_ back to MLX's path: the tokens of a step queued ahead
+  // are read and accepted first by those that have not ended, and the decoder is drained.
+  void end_device_decoding();
   // Whether a greedy step may be queued on the device before the tokens of `jobs` are read: each
   // has room for two more tokens.
   bool may_queue_ahead(const std::vector<Job*>& jobs) const;
@@ -181,12 +178,12 @@ class Engine {
   std::optional<PendingStep> pending_;
   // On a CUDA GPU, decode steps run on Pensieve's own kernels (a step of MLX's graph there is
   // bound by the host: bench/gpu/README.md): a sequence decoding alone, or the rows of batch_kv_;
-  // made on the engine thread at start, null where it does not apply. solo_ is the job bound to it
-  // alone; while device_jobs_ is not empty, batch_kv_ is bound and those are its sequences (engine
-  // thread only).
+  // made on the engine thread at start, null where it does not apply. device_jobs_ are the
+  // sequences bound to it: one with its own cache (device_solo_), or batch_kv_'s (engine thread
+  // only).
   std::unique_ptr<model::CudaDecoder> device_decoder_;
-  Job* solo_ = nullptr;
   std::vector<Job*> device_jobs_;
+  bool device_solo_ = false;
   std::atomic<std::uint64_t> prefix_hits_{0}, prefix_tokens_{0}, prompt_tokens_{0}, generated_tokens_{0},
       finished_{0};
   std::atomic<std::size_t> prefix_bytes_{0}, prefix_entries_{0};
