@@ -495,7 +495,7 @@ void Engine::decode_on_device(const std::vector<Job*>& jobs, bool solo) {
   if (decoder.unread() == 0) queue_step(false);
   std::vector<TokenInfo> chosen(jobs.size());
   if (!std::all_of(jobs.begin(), jobs.end(), [](const Job* j) { return greedy_on_device(*j); })) {
-    auto all = decoder.logits();
+    const auto all = decoder.logits();
     const std::size_t V = all.size() / static_cast<std::size_t>(decoder.rows());
     std::vector<float> mine;
     if (!solo) {
