@@ -2,9 +2,11 @@
 
 #include <cmath>
 
+#include "common/env_switch.h"
 #include "common/error.h"
 #include "kernels/cpu_dispatch.h"
 #include "kernels/rope_primitive.h"
+#include "kernels/rope_store_primitive.h"
 
 namespace pensieve::kernels {
 
@@ -65,6 +67,25 @@ mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, const mx:
   if (x.ndim() != 4 || offsets.ndim() != 1 || offsets.shape(0) != x.shape(0))
     throw Error("rotary embedding: one offset per row of [B, heads, L, head_dim]");
   return with_mlx_ops(x, spec, offsets);
+}
+
+bool rope_and_store_available() {
+  static const bool on = env_switch("PENSIEVE_CPU_ROPE_STORE");  // 0: the separate nodes, for comparisons
+  return on && cpu_kernels_enabled() && mx::default_device() == mx::Device::cpu;
+}
+
+std::vector<mx::array> rope_and_store(const mx::array& qkv, const mx::array& keys, const mx::array& values,
+                                      int heads, int kv_heads, const RotarySpec& spec, int offset) {
+  const int head_dim = keys.shape(3);
+  if (spec.dims % 2 != 0 || spec.dims > head_dim) throw Error("rope_and_store: rotated features past head_dim");
+  const CpuRopeStore::Params p{heads, kv_heads, head_dim, spec.dims, spec.divisors, spec.position_scale,
+                               spec.attention_factor, offset};
+  const auto cpu = mx::default_stream(mx::Device::cpu);
+  using Part = CpuRopeStore::Part;
+  return {mx::array({1, heads, qkv.shape(1), head_dim}, mx::float32, std::make_shared<CpuRopeStore>(cpu, Part::queries, p),
+                    {qkv}),
+          mx::array(keys.shape(), mx::float16, std::make_shared<CpuRopeStore>(cpu, Part::keys, p), {qkv, keys}),
+          mx::array(values.shape(), mx::float16, std::make_shared<CpuRopeStore>(cpu, Part::values, p), {qkv, values})};
 }
 
 }  // namespace pensieve::kernels

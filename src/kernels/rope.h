@@ -34,4 +34,15 @@ mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, int offse
 // device (the batched decode path; MLX's CPU fallback where it runs on the CPU).
 mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, const mx::array& offsets);
 
+// Whether rope_and_store runs: Pensieve's CPU kernels on, the CPU the default device, and
+// PENSIEVE_CPU_ROPE_STORE not 0.
+bool rope_and_store_available();
+// Three CPU nodes for a layer's new positions instead of 13 (rope_store_primitive.h): qkv [1, L,
+// (heads + 2·kv_heads)·head_dim] float32 → {the queries rotated [1, heads, L, head_dim] float32,
+// keys and values (float16 [1, kv_heads, capacity, head_dim]) with positions offset … offset+L−1
+// written: the keys rotated}. The same bits as rotary_embedding on the heads' views, cast to
+// float16 and written by mx::slice_update.
+std::vector<mx::array> rope_and_store(const mx::array& qkv, const mx::array& keys, const mx::array& values,
+                                      int heads, int kv_heads, const RotarySpec& spec, int offset);
+
 }  // namespace pensieve::kernels

@@ -7,6 +7,7 @@
 #include <mlx/backend/cpu/encoder.h>
 
 #include "common/error.h"
+#include "kernels/rope_rows.h"
 
 namespace pensieve::kernels {
 
@@ -30,20 +31,26 @@ void rotate(const RopeTask& t) {
     for (int h = 0; h < t.shape[1]; ++h)
       for (int l = 0; l < t.shape[2]; ++l, out += hd) {
         const float* row = t.x + b * t.stride[0] + h * t.stride[1] + l * t.stride[2];
-        const std::int64_t s = t.stride[3];
-        const float* cs = t.cos_sin.data() + static_cast<std::size_t>(l) * half * 2;
-        for (int i = 0; i < half; ++i) {
-          const float x1 = row[i * s] * t.attention_factor;
-          const float x2 = row[(i + half) * s] * t.attention_factor;
-          const float c = cs[2 * i], sn = cs[2 * i + 1];
-          out[i] = x1 * c - x2 * sn;
-          out[i + half] = x1 * sn + x2 * c;
-        }
-        for (int i = t.dims; i < hd; ++i) out[i] = row[i * s];  // past the rotated part: as is
+        rotate_row(row, t.stride[3], t.cos_sin.data() + static_cast<std::size_t>(l) * half * 2, t.dims, hd,
+                   t.attention_factor, out);
       }
 }
 
 }  // namespace
+
+std::vector<float> rope_cos_sin(int dims, const std::vector<float>& divisors, float position_scale, int offset,
+                                int rows) {
+  const int half = dims / 2;
+  std::vector<float> cs(static_cast<std::size_t>(rows) * half * 2);
+  for (int l = 0; l < rows; ++l)
+    for (int i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(offset + l) * position_scale / divisors[static_cast<std::size_t>(i)];
+      const std::size_t at = (static_cast<std::size_t>(l) * half + i) * 2;
+      cs[at] = static_cast<float>(std::cos(angle));
+      cs[at + 1] = static_cast<float>(std::sin(angle));
+    }
+  return cs;
+}
 
 void CpuRope::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   const mx::array& x = inputs[0];
@@ -58,16 +65,7 @@ void CpuRope::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   }
   t.dims = dims_;
   t.attention_factor = attention_factor_;
-  // Angles in double: at positions near 128k a float angle would be off by ~0.01 rad.
-  const int half = dims_ / 2;
-  t.cos_sin.resize(static_cast<std::size_t>(t.shape[2]) * half * 2);
-  for (int l = 0; l < t.shape[2]; ++l)
-    for (int i = 0; i < half; ++i) {
-      const double angle = static_cast<double>(offset_ + l) * position_scale_ / divisors_[static_cast<std::size_t>(i)];
-      const std::size_t at = (static_cast<std::size_t>(l) * half + i) * 2;
-      t.cos_sin[at] = static_cast<float>(std::cos(angle));
-      t.cos_sin[at + 1] = static_cast<float>(std::sin(angle));
-    }
+  t.cos_sin = rope_cos_sin(dims_, divisors_, position_scale_, offset_, t.shape[2]);
 
   auto& encoder = mx::cpu::get_command_encoder(stream());
   encoder.set_input_array(x);

@@ -91,8 +91,26 @@ kernels::StoredKV KVCache::append_encoded(int layer, const std::vector<mx::array
   };
   write(l.keys, keys);
   write(l.values, values);
+  return end_update(layer, end);
+}
+
+kernels::StoredKV KVCache::end_update(int layer, int end) {
   if (layer + 1 == static_cast<int>(layers_.size())) offset_ = end;
-  return stored(l, end);
+  return stored(layers_.at(static_cast<std::size_t>(layer)), end);
+}
+
+std::optional<std::pair<mx::array, mx::array>> KVCache::buffers_to_write(int layer, int n) {
+  auto& l = layers_.at(static_cast<std::size_t>(layer));
+  if (bits_ != 0 || l.keys.empty() || l.keys[0].dtype() != mx::float16) return std::nullopt;
+  grow(l, offset_ + n);
+  return std::make_pair(l.keys[0], l.values[0]);
+}
+
+kernels::StoredKV KVCache::written(int layer, const mx::array& keys, const mx::array& values, int n) {
+  auto& l = layers_.at(static_cast<std::size_t>(layer));
+  l.keys[0] = keys;
+  l.values[0] = values;
+  return end_update(layer, offset_ + n);
 }
 
 kernels::StoredKV KVCache::update(int layer, const mx::array& k, const mx::array& v) {

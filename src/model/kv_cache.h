@@ -54,6 +54,12 @@ class KVCache {
   // update() with keys and values already in the stored form (synthetic fills for benchmarks).
   kernels::StoredKV append_encoded(int layer, const std::vector<mlx::core::array>& keys,
                                    const std::vector<mlx::core::array>& values);
+  // For one node that writes a layer's new positions itself (kernels::rope_and_store): the layer's
+  // float16 buffers {keys, values} grown for n more positions as update() grows them, or nothing
+  // where update() must take them (quantized or float32 storage, nothing stored yet); then
+  // written() with the buffers that node made, which ends the update as update() does.
+  std::optional<std::pair<mlx::core::array, mlx::core::array>> buffers_to_write(int layer, int n);
+  kernels::StoredKV written(int layer, const mlx::core::array& keys, const mlx::core::array& values, int n);
   // The storage to allocate at the first update (or the next growth): room for `positions` at
   // once instead of growing towards it.
   void reserve_hint(int positions) { hint_ = positions; }
@@ -98,6 +104,8 @@ class KVCache {
   };
   void grow(Layer& l, int needed);
   kernels::StoredKV stored(const Layer& l, int length) const;
+  // The layer holds positions up to `end`: the offset moves after the last layer.
+  kernels::StoredKV end_update(int layer, int end);
 
   std::vector<Layer> layers_;
   int bits_;

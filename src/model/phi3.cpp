@@ -89,14 +89,27 @@ mx::array Phi3Model::attention(const mx::array& x, const Layer& layer, int index
   const int B = x.shape(0), L = x.shape(1);
   const int H = config_.num_attention_heads, KV = config_.num_key_value_heads, hd = config_.head_dim;
   auto qkv = kernels::linear(x, layer.qkv);
-  auto parts = mx::split(qkv, mx::Shape{H * hd, H * hd + KV * hd}, -1);
-  auto heads = [&](const mx::array& a, int n) {
-    return mx::transpose(mx::reshape(a, {a.shape(0), L, n, hd}), {0, 2, 1, 3});
-  };
   // Unquantized caches keep keys without LongRoPE's attention factor (see Rope); all of a batch's
   // caches are alike.
   const bool fold = caches[0]->bits() == 0;
   const float scale = rope_.score_scale(fold) / std::sqrt(static_cast<float>(hd));
+  // One sequence on the CPU: the rotations and the cache writes in one node (the same bits).
+  if (B == 1 && qkv.dtype() == mx::float32 && kernels::rope_and_store_available()) {
+    KVCache& cache = *caches[0];
+    const int offset = cache.offset();
+    const auto& spec = rope_.spec_for(offset + L, fold);
+    if (spec.dims % 2 == 0 && spec.dims <= hd) {
+      if (auto buffers = cache.buffers_to_write(index, L)) {
+        auto outs = kernels::rope_and_store(qkv, buffers->first, buffers->second, H, KV, spec, offset);
+        auto stored = cache.written(index, outs[1], outs[2], L);
+        return kernels::linear(kernels::attention(outs[0], {stored}, scale), layer.o);
+      }
+    }
+  }
+  auto parts = mx::split(qkv, mx::Shape{H * hd, H * hd + KV * hd}, -1);
+  auto heads = [&](const mx::array& a, int n) {
+    return mx::transpose(mx::reshape(a, {a.shape(0), L, n, hd}), {0, 2, 1, 3});
+  };
   // RoPE and the cache update are per sequence (each has its own offset); attention then runs
   // once over the whole batch.
   std::vector<mx::array> queries;
