@@ -10,6 +10,7 @@
 #include <mlx/primitives.h>
 
 #include "kernels/rope.h"
+#include "model/kv_cache.h"
 #include "mlx_test_support.h"
 
 namespace {
@@ -106,6 +107,42 @@ TEST(RopeStoreCpu, WritesInPlaceOnlyWhereNothingElseHoldsTheBuffer) {
   fresh = mx::array(0.0f);
   mx::eval(outs);
   EXPECT_EQ(outs[1].data<void>(), before);
+}
+
+TEST(RopeStoreCpu, DecodeStepsWriteTheCacheInPlaceAsUpdateDoes) {
+  // As the model uses it: a prefilled cache, then one position a step through buffers_to_write,
+  // rope_and_store and written. Each step writes into the same buffer (no copy a step), and the
+  // cache holds what update() with the separate nodes stores.
+  namespace m = pensieve::model;
+  m::KVCache fused(1, 0, m::KVCache::kDefaultGroupSize, mx::float16, 16);
+  m::KVCache separate(1, 0, m::KVCache::kDefaultGroupSize, mx::float16, 16);
+  auto prompt = randn({1, KV, 3, HD}, 51);
+  for (auto* c : {&fused, &separate}) {
+    c->update(0, prompt, prompt);
+    mx::eval(c->state());
+  }
+  const void* buffer = nullptr;
+  for (int step = 0; step < 4; ++step) {
+    auto qkv = randn({1, 1, (H + 2 * KV) * HD}, 60 + step);
+    const int offset = fused.offset();
+    auto buffers = fused.buffers_to_write(0, 1);
+    ASSERT_TRUE(buffers.has_value());
+    auto outs = k::rope_and_store(qkv, buffers->first, buffers->second, H, KV, spec(HD), offset);
+    buffers.reset();
+    auto stored = fused.written(0, outs[1], outs[2], 1);
+    mx::eval(outs[0], stored.keys, stored.values);
+    if (step == 0) buffer = stored.keys.data<void>();
+    EXPECT_EQ(stored.keys.data<void>(), buffer) << "step " << step;
+    EXPECT_EQ(fused.offset(), offset + 1);
+
+    auto parts = mx::split(qkv, mx::Shape{H * HD, H * HD + KV * HD}, -1);
+    auto heads = [&](const mx::array& a) { return mx::transpose(mx::reshape(a, {1, 1, KV, HD}), {0, 2, 1, 3}); };
+    auto ref = separate.update(0, k::rotary_embedding(heads(parts[1]), spec(HD), offset), heads(parts[2]));
+    expect_same_bits(outs[0], k::rotary_embedding(mx::transpose(mx::reshape(parts[0], {1, 1, H, HD}), {0, 2, 1, 3}),
+                                                  spec(HD), offset));
+    expect_same_bits(stored.keys, ref.keys);
+    expect_same_bits(stored.values, ref.values);
+  }
 }
 
 }  // namespace
