@@ -3,6 +3,7 @@
 
 #include "kernels/cpu_dispatch.h"
 #include "kernels/cpu_layout.h"
+#include "kernels/embedding_primitive.h"
 #include "kernels/gemv_cuda.h"
 #include "kernels/qmm_cpu.h"
 #include "kernels/quantized_matmul_primitive.h"
@@ -99,6 +100,14 @@ mx::array linear_swiglu(const mx::array& gate_up, const LinearWeight& w) {
 mx::array embedding_rows(const mx::array& ids, const LinearWeight& w, mx::Dtype dtype) {
   if (!w.quantized()) return mx::astype(mx::take(w.weight, ids, 0), dtype);
   if (w.layout == WeightLayout::tiled16) {
+    if (dtype == mx::float32 && w.biases && (w.bits == 4 || w.bits == 8) && w.scales->dtype() == mx::float16 &&
+        w.biases->dtype() == mx::float16 && cpu_kernels_enabled() && mx::default_device() == mx::Device::cpu) {
+      auto shape = ids.shape();
+      shape.push_back(w.in_features());
+      return mx::array(std::move(shape), mx::float32,
+                       std::make_shared<CpuEmbedRows>(mx::default_stream(mx::Device::cpu), w.bits, w.group_size),
+                       {mx::astype(ids, mx::int32), w.weight, *w.scales, *w.biases});
+    }
     std::optional<mx::array> biases;
     if (w.biases) biases = take_tiled16_rows(*w.biases, ids);
     return mx::astype(mx::dequantize(take_tiled16_rows(w.weight, ids),

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include <mlx/mlx.h>
+#include <mlx/primitives.h>
 
 #include "kernels/cpu_layout.h"
 #include "kernels/linear.h"
@@ -98,16 +100,35 @@ TEST_F(KernelsLinear, UnsupportedFormatsFallBackToMlx) {
 }
 
 TEST_F(KernelsLinear, EmbeddingRowsInEitherLayout) {
-  const auto stored = quantized_weight(64, 128, 4, 64, 40);
-  const auto prepared = k::with_float_dtype(stored, mx::float32);
-  auto ids = mx::array({5, 63, 0, 17, 17, 40}, {2, 3});
-  auto expected = mx::take(dequantized(stored), ids, 0);
-  auto from_stored = k::embedding_rows(ids, stored, mx::float32);
-  auto from_prepared = k::embedding_rows(ids, prepared, mx::float32);
-  EXPECT_EQ(from_prepared.shape(), (mx::Shape{2, 3, 128}));
-  // Same scales, same dequantize: identical; against float32 scales, float16 rounding.
-  EXPECT_TRUE(mx::array_equal(from_prepared, from_stored).item<bool>());
-  EXPECT_TRUE(mx::allclose(from_stored, expected, 1e-2, 1e-3).item<bool>());
+  // The tiled16 table is looked up by one Pensieve node; the rows layout by MLX's gathers and
+  // mx::dequantize. Same float16 roundings: the same bits.
+  for (auto [bits, group] : {std::pair{4, 64}, std::pair{8, 64}, std::pair{4, 32}}) {
+    const auto stored = quantized_weight(64, 128, bits, group, 40);
+    const auto prepared = k::with_float_dtype(stored, mx::float32);
+    ASSERT_EQ(prepared.layout, k::WeightLayout::tiled16);
+    auto ids = mx::array({5, 63, 0, 17, 17, 40}, {2, 3});
+    auto expected = mx::take(dequantized(stored), ids, 0);
+    auto from_stored = k::embedding_rows(ids, stored, mx::float32);
+    auto from_prepared = k::embedding_rows(ids, prepared, mx::float32);
+    EXPECT_STREQ(from_prepared.primitive().name(), "PensieveCpuEmbedRows");
+    EXPECT_EQ(from_prepared.shape(), (mx::Shape{2, 3, 128}));
+    EXPECT_TRUE(mx::array_equal(from_prepared, from_stored).item<bool>()) << bits << "-bit group " << group;
+    // Against float32 scales: float16 rounding only.
+    EXPECT_TRUE(mx::allclose(from_stored, expected, 1e-2, 1e-3).item<bool>());
+    // Ids as a strided view (every other one) read the same rows.
+    auto every_other = mx::slice(mx::array({5, 1, 63, 1, 17, 1}, {6}), {0}, {6}, {2});
+    EXPECT_TRUE(mx::array_equal(k::embedding_rows(every_other, prepared, mx::float32),
+                                k::embedding_rows(mx::array({5, 63, 17}, {3}), stored, mx::float32))
+                    .item<bool>());
+  }
+}
+
+TEST_F(KernelsLinear, EmbeddingIdsPastTheTableReadRowZero) {
+  // Never a read outside the table (the CUDA decoder's embedding does the same).
+  const auto prepared = k::with_float_dtype(quantized_weight(32, 128, 4, 64, 41), mx::float32);
+  auto got = k::embedding_rows(mx::array({-3, 32, 1000}, {3}), prepared, mx::float32);
+  auto row0 = k::embedding_rows(mx::array({0, 0, 0}, {3}), prepared, mx::float32);
+  EXPECT_TRUE(mx::array_equal(got, row0).item<bool>());
 }
 
 TEST_F(KernelsLinear, TiledWeightConvertsBackForOtherDtypes) {
