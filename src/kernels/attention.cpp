@@ -84,8 +84,7 @@ mx::array attention_with_mlx_ops(const mx::array& q, const std::vector<StoredKV>
 }
 
 bool attention_uses_cpu_kernel(const mx::array& q, const std::vector<StoredKV>& kv) {
-  if (!cpu_kernels_enabled() || mx::default_device() != mx::Device::cpu || q.dtype() != mx::float32 ||
-      kv.empty())
+  if (!cpu_kernels_here() || q.dtype() != mx::float32 || kv.empty())
     return false;
   const auto& first = kv[0];
   const auto kv_dtype = first.keys.dtype();  // bits 0: float32 or float16, the same for every sequence

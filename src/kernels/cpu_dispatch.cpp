@@ -1,5 +1,7 @@
 #include "kernels/cpu_dispatch.h"
 
+#include <mlx/mlx.h>
+
 #include "common/env_switch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -12,6 +14,8 @@ bool cpu_kernels_enabled() {
   static const bool enabled = env_switch("PENSIEVE_CPU_KERNELS");
   return enabled;
 }
+
+bool cpu_kernels_here() { return cpu_kernels_enabled() && mlx::core::default_device() == mlx::core::Device::cpu; }
 
 #if defined(__x86_64__) || defined(__i386__)
 namespace {

@@ -7,6 +7,8 @@ namespace pensieve::kernels {
 // False when PENSIEVE_CPU_KERNELS=0: MLX's own ops everywhere, the reference path for exact
 // parity checks and for measuring what the kernels gain. Read once.
 bool cpu_kernels_enabled();
+// cpu_kernels_enabled() and the CPU the default device: where the kernels' graph nodes run.
+bool cpu_kernels_here();
 
 // AVX2 with FMA and F16C: what every AVX2 kernel (matmul, attention, SwiGLU) is compiled for.
 bool cpu_has_avx2();

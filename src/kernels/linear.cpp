@@ -101,7 +101,7 @@ mx::array embedding_rows(const mx::array& ids, const LinearWeight& w, mx::Dtype 
   if (!w.quantized()) return mx::astype(mx::take(w.weight, ids, 0), dtype);
   if (w.layout == WeightLayout::tiled16) {
     if (dtype == mx::float32 && w.biases && (w.bits == 4 || w.bits == 8) && w.scales->dtype() == mx::float16 &&
-        w.biases->dtype() == mx::float16 && cpu_kernels_enabled() && mx::default_device() == mx::Device::cpu) {
+        w.biases->dtype() == mx::float16 && cpu_kernels_here()) {
       auto shape = ids.shape();
       shape.push_back(w.in_features());
       return mx::array(std::move(shape), mx::float32,

@@ -8,7 +8,7 @@ namespace pensieve::kernels {
 namespace {
 
 bool takes_cpu_kernel(const mx::array& x, const mx::array& weight) {
-  return cpu_kernels_enabled() && mx::default_device() == mx::Device::cpu && x.dtype() == mx::float32 &&
+  return cpu_kernels_here() && x.dtype() == mx::float32 &&
          weight.dtype() == mx::float32 && x.ndim() >= 1 && weight.ndim() == 1 &&
          weight.shape(0) == x.shape(-1) && x.shape(-1) > 0;
 }

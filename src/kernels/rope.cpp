@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "kernels/cpu_dispatch.h"
 #include "kernels/rope_primitive.h"
+#include "kernels/rope_rows.h"
 #include "kernels/rope_store_primitive.h"
 
 namespace pensieve::kernels {
@@ -32,6 +33,11 @@ RotarySpec RotarySpec::from_divisors(int dims, std::vector<float> divisors, floa
 
 namespace {
 
+// Whether Pensieve's CPU nodes rotate heads of head_dim features by `spec` here.
+bool cpu_rotates(const RotarySpec& spec, int head_dim) {
+  return cpu_kernels_here() && spec.dims % 2 == 0 && spec.dims <= head_dim;
+}
+
 // mx::fast::rope, with the attention factor applied to the rotated features first. Offset: an
 // int, or an int32 array of one position per row.
 template <class Offset>
@@ -53,9 +59,7 @@ mx::array with_mlx_ops(const mx::array& x, const RotarySpec& spec, const Offset&
 }  // namespace
 
 mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, int offset) {
-  const bool cpu_kernel = cpu_kernels_enabled() && mx::default_device() == mx::Device::cpu &&
-                          x.dtype() == mx::float32 && x.ndim() == 4 && spec.dims % 2 == 0 &&
-                          spec.dims <= x.shape(3);
+  const bool cpu_kernel = x.dtype() == mx::float32 && x.ndim() == 4 && cpu_rotates(spec, x.shape(3));
   if (!cpu_kernel) return with_mlx_ops(x, spec, offset);
   return mx::array(x.shape(), mx::float32,
                    std::make_shared<CpuRope>(mx::default_stream(mx::Device::cpu), spec.dims, spec.divisors,
@@ -69,17 +73,20 @@ mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, const mx:
   return with_mlx_ops(x, spec, offsets);
 }
 
-bool rope_and_store_available() {
+bool rope_and_store_available(const RotarySpec& spec, int head_dim) {
   static const bool on = env_switch("PENSIEVE_CPU_ROPE_STORE");  // 0: the separate nodes, for comparisons
-  return on && cpu_kernels_enabled() && mx::default_device() == mx::Device::cpu;
+  return on && cpu_rotates(spec, head_dim);
 }
 
 std::vector<mx::array> rope_and_store(const mx::array& qkv, const mx::array& keys, const mx::array& values,
                                       int heads, int kv_heads, const RotarySpec& spec, int offset) {
   const int head_dim = keys.shape(3);
   if (spec.dims % 2 != 0 || spec.dims > head_dim) throw Error("rope_and_store: rotated features past head_dim");
-  const CpuRopeStore::Params p{heads, kv_heads, head_dim, spec.dims, spec.divisors, spec.position_scale,
-                               spec.attention_factor, offset};
+  // One table of cos/sin for both rotating nodes (the values node needs none).
+  CpuRopeStore::Params p{heads, kv_heads, head_dim, spec.dims, spec.divisors, spec.position_scale,
+                         spec.attention_factor, offset,
+                         std::make_shared<const std::vector<float>>(
+                             rope_cos_sin(spec.dims, spec.divisors, spec.position_scale, offset, qkv.shape(1)))};
   const auto cpu = mx::default_stream(mx::Device::cpu);
   using Part = CpuRopeStore::Part;
   return {mx::array({1, heads, qkv.shape(1), head_dim}, mx::float32, std::make_shared<CpuRopeStore>(cpu, Part::queries, p),

@@ -34,9 +34,9 @@ mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, int offse
 // device (the batched decode path; MLX's CPU fallback where it runs on the CPU).
 mx::array rotary_embedding(const mx::array& x, const RotarySpec& spec, const mx::array& offsets);
 
-// Whether rope_and_store runs: Pensieve's CPU kernels on, the CPU the default device, and
-// PENSIEVE_CPU_ROPE_STORE not 0.
-bool rope_and_store_available();
+// Whether rope_and_store takes heads of head_dim features rotated by `spec`: where
+// rotary_embedding would run Pensieve's CPU node, and PENSIEVE_CPU_ROPE_STORE not 0.
+bool rope_and_store_available(const RotarySpec& spec, int head_dim);
 // Three CPU nodes for a layer's new positions instead of 13 (rope_store_primitive.h): qkv [1, L,
 // (heads + 2·kv_heads)·head_dim] float32 → {the queries rotated [1, heads, L, head_dim] float32,
 // keys and values (float16 [1, kv_heads, capacity, head_dim]) with positions offset … offset+L−1

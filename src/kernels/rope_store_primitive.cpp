@@ -38,14 +38,14 @@ void copy_buffer(const mx::array& in, mx::array& out) {
 // rotated into out ([H][L][hd] float32); keys rotated, or values, into the buffer out
 // ([KV][cap][hd] float16), rounded as a cast to float16 rounds.
 void write_positions(CpuRopeStore::Part part, const CpuRopeStore::Params& p, const float* x, int L,
-                     const std::vector<float>& cos_sin, void* out, std::size_t cap) {
+                     void* out, std::size_t cap) {
   using Part = CpuRopeStore::Part;
   const int H = p.heads, KV = p.kv_heads, hd = p.head_dim;
   const std::size_t width = static_cast<std::size_t>(H + 2 * KV) * hd;
   std::vector<float> rotated(static_cast<std::size_t>(hd));
   for (int l = 0; l < L; ++l) {
     const float* row = x + l * width;
-    const float* cs = cos_sin.data() + static_cast<std::size_t>(l) * (p.dims / 2) * 2;
+    const float* cs = part == Part::values ? nullptr : p.cos_sin->data() + static_cast<std::size_t>(l) * (p.dims / 2) * 2;
     if (part == Part::queries) {
       for (int h = 0; h < H; ++h)
         rotate_row(row + static_cast<std::size_t>(h) * hd, 1, cs, p.dims, hd, p.attention_factor,
@@ -73,6 +73,8 @@ void CpuRopeStore::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out
   if (qkv.dtype() != mx::float32 || qkv.ndim() != 3 || qkv.shape(0) != 1 ||
       qkv.shape(2) != (p_.heads + 2 * p_.kv_heads) * p_.head_dim)
     throw Error("PensieveCpuRopeStore: qkv must be float32 [1, L, (heads + 2·kv_heads)·head_dim]");
+  if (part_ != Part::values && (!p_.cos_sin || p_.cos_sin->size() != static_cast<std::size_t>(L) * (p_.dims / 2) * 2))
+    throw Error("PensieveCpuRopeStore: the rotation table does not fit these positions");
   bool copy = false;
   if (part_ == Part::queries) {
     out.set_data(mx::allocator::malloc(out.nbytes()));
@@ -88,11 +90,10 @@ void CpuRopeStore::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out
   encoder.set_output_array(out);
   encoder.dispatch([qkv = mx::array::unsafe_weak_copy(qkv),
                     buffer = mx::array::unsafe_weak_copy(inputs.size() > 1 ? inputs[1] : inputs[0]),
-                    out = mx::array::unsafe_weak_copy(out), copy, part = part_, p = p_,
-                    cos_sin = rope_cos_sin(p_.dims, p_.divisors, p_.position_scale, p_.offset, L)]() mutable {
+                    out = mx::array::unsafe_weak_copy(out), copy, part = part_, p = p_]() mutable {
     if (copy) copy_buffer(buffer, out);
     std::vector<std::byte> storage;
-    write_positions(part, p, dense_floats(qkv, storage), qkv.shape(1), cos_sin, out.data<void>(),
+    write_positions(part, p, dense_floats(qkv, storage), qkv.shape(1), out.data<void>(),
                     part == Part::queries ? 0 : static_cast<std::size_t>(out.shape(2)));
   });
 }

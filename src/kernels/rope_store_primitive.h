@@ -6,6 +6,7 @@
 // layer, and at one token a step each node costs more than its arithmetic (bench/README.md):
 // these are three. Three and not one: MLX gives a node the memory of an input only where nothing
 // else holds it, and each output of a many-output node holds every input.
+#include <memory>
 #include <vector>
 
 #include <mlx/mlx.h>
@@ -29,6 +30,8 @@ class CpuRopeStore : public mx::UnaryPrimitive {
     std::vector<float> divisors;
     float position_scale = 1.0f, attention_factor = 1.0f;
     int offset = 0;
+    // rope_cos_sin (rope_rows.h) of these positions, for the queries and keys parts.
+    std::shared_ptr<const std::vector<float>> cos_sin;
   };
   CpuRopeStore(mx::Stream stream, Part part, Params p) : mx::UnaryPrimitive(stream), part_(part), p_(std::move(p)) {}
 

@@ -94,11 +94,11 @@ mx::array Phi3Model::attention(const mx::array& x, const Layer& layer, int index
   const bool fold = caches[0]->bits() == 0;
   const float scale = rope_.score_scale(fold) / std::sqrt(static_cast<float>(hd));
   // One sequence on the CPU: the rotations and the cache writes in one node (the same bits).
-  if (B == 1 && qkv.dtype() == mx::float32 && kernels::rope_and_store_available()) {
+  if (B == 1 && qkv.dtype() == mx::float32) {
     KVCache& cache = *caches[0];
     const int offset = cache.offset();
     const auto& spec = rope_.spec_for(offset + L, fold);
-    if (spec.dims % 2 == 0 && spec.dims <= hd) {
+    if (kernels::rope_and_store_available(spec, hd)) {
       if (auto buffers = cache.buffers_to_write(index, L)) {
         auto outs = kernels::rope_and_store(qkv, buffers->first, buffers->second, H, KV, spec, offset);
         auto stored = cache.written(index, outs[1], outs[2], L);
