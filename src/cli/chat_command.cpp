@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/interrupt_flag.h"
 #include "cli/line_reader.h"
+#include "cli/terminal_text.h"
 #include "cli/model_source.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -172,8 +173,8 @@ class ChatSession {
       switch (event->kind) {
         case engine::Event::Kind::text:
           if (stopped) break;
-          reply += event->text;
-          std::cout << event->text << std::flush;
+          reply += event->text;  // exact: it is the conversation's next turn
+          std::cout << (on_terminal_ ? printable_on_terminal(event->text) : event->text) << std::flush;
           break;
         case engine::Event::Kind::done: {
           const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -193,6 +194,7 @@ class ChatSession {
   server::ModelHost& host_;
   ChatOptions options_;
   InterruptFlag& interrupt_;
+  const bool on_terminal_ = stdout_is_terminal();
   std::vector<api::ChatMessage> turns_;  // user and assistant, oldest first
 };
 

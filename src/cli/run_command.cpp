@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_source.h"
+#include "cli/terminal_text.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "engine/generator.h"
@@ -80,8 +81,11 @@ void run(RunOptions o) {
   req.max_tokens = o.max_tokens;
   req.stop = o.stop;
   req.prefill_chunk = o.prefill_chunk;
-  auto result = generator.generate(req, [](std::string_view text) {
-    std::cout << text << std::flush;
+  auto result = generator.generate(req, [on_terminal = stdout_is_terminal()](std::string_view text) {
+    if (on_terminal)
+      std::cout << printable_on_terminal(text) << std::flush;
+    else
+      std::cout << text << std::flush;
     return true;
   });
   if (!o.ids_out.empty()) write_json_file(o.ids_out, result.tokens);
