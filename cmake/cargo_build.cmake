@@ -8,8 +8,10 @@ if(NOT _rc EQUAL 0)
   message(FATAL_ERROR "cargo build of ${CRATE_DIR} failed (${_rc})")
 endif()
 
+# Not --offline: metadata resolves the dependencies of every platform (bitflags for Redox's
+# syscalls, say), which the build above never downloads on a machine whose cargo cache is empty.
 execute_process(
-  COMMAND "${CARGO}" metadata --format-version 1 --locked --offline
+  COMMAND "${CARGO}" metadata --format-version 1 --locked
           --manifest-path "${CRATE_DIR}/Cargo.toml"
   OUTPUT_VARIABLE _metadata RESULT_VARIABLE _rc)
 if(NOT _rc EQUAL 0)
