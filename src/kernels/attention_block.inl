@@ -11,6 +11,23 @@ using detail::kKeyBlock;
 
 constexpr float kMinScore = -3.0e38f;
 
+// One query row of one head (the decode paths take a row a task): its query, where its output
+// goes, and how many keys it sees.
+struct Row {
+  const float* q;
+  float* out;
+  int visible;  // keys this row sees
+};
+
+inline Row row_of(const AttentionShape& s, int b, int h, int i) {
+  const AttentionSequence& seq = s.sequences[b];
+  const int pos = seq.offset + i;
+  const int64_t hd = s.head_dim;
+  return {s.q + ((static_cast<int64_t>(b) * s.heads + h) * s.queries + i) * hd,
+          s.out + ((static_cast<int64_t>(b) * s.queries + i) * s.heads + h) * hd,
+          pos + 1 < seq.length ? pos + 1 : seq.length};
+}
+
 // float16 bits → float, exactly (subnormals, infinities and NaN payloads included). Branch-free:
 // the three cases are computed and selected with masks, so loops over it vectorise.
 inline float half_to_float(uint16_t h) {

@@ -98,21 +98,6 @@ template <class KeyLanes>
   for (; j < n; ++j) p[j] = _mm512_reduce_add_ps(key_lanes(j));
 }
 
-struct Row {
-  const float* q;
-  float* out;
-  int visible;  // keys this row sees
-};
-
-Row row_of(const AttentionShape& s, int b, int h, int i) {
-  const AttentionSequence& seq = s.sequences[b];
-  const int pos = seq.offset + i;
-  const int64_t hd = s.head_dim;
-  return {s.q + ((static_cast<int64_t>(b) * s.heads + h) * s.queries + i) * hd,
-          s.out + ((static_cast<int64_t>(b) * s.queries + i) * s.heads + h) * hd,
-          pos + 1 < seq.length ? pos + 1 : seq.length};
-}
-
 // 16 stored floats as float32: loaded, or (float16, the CPU's default KV storage) converted.
 [[gnu::always_inline]] inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
 [[gnu::always_inline]] inline __m512 load16(const uint16_t* p) {
@@ -122,7 +107,7 @@ Row row_of(const AttentionShape& s, int b, int h, int i) {
 // Float keys and values, T float (float32) or uint16_t (float16); C = head_dim / 16.
 template <class T, int C>
 void decode_row_float(const AttentionShape& s, int b, int h, int i) {
-  const Row row = row_of(s, b, h, i);
+  const attention_avx512::Row row = attention_avx512::row_of(s, b, h, i);
   const AttentionSequence& seq = s.sequences[b];
   __m512 q[C];
   for (int c = 0; c < C; ++c) q[c] = _mm512_mul_ps(_mm512_loadu_ps(row.q + 16 * c), _mm512_set1_ps(s.scale));
@@ -246,7 +231,7 @@ template <int BITS, int W>
 void decode_row_quantized(const AttentionShape& s, int b, int h, int i) {
   using R = QuantRows<BITS, W>;
   constexpr int V = R::V, K = R::K, hd = R::kHeadDim;
-  const Row row = row_of(s, b, h, i);
+  const attention_avx512::Row row = attention_avx512::row_of(s, b, h, i);
   const AttentionSequence& seq = s.sequences[b];
   const int groups = hd / s.group_size;
 
