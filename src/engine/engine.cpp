@@ -111,7 +111,11 @@ std::shared_ptr<RequestHandle> Engine::submit(GenerationRequest request) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw Overloaded("the server is shutting down");
-    if (static_cast<int>(waiting_.size()) >= options_.max_queue)
+    // Requests a free slot is about to take are not waiting for one: the engine thread admits
+    // them at its next turn, and until then they are still in waiting_ (a burst of requests would
+    // otherwise find the queue full while slots stood empty).
+    const int free_slots = std::max(0, options_.max_batch - active_count_.load());
+    if (static_cast<int>(waiting_.size()) - free_slots >= options_.max_queue)
       throw Overloaded("the request queue is full (" + std::to_string(options_.max_queue) + " waiting)");
     waiting_.push_back(std::move(job));
   }
@@ -566,9 +570,7 @@ void Engine::retire_finished() {
       batch_kv_bytes_ = batch_kv_.nbytes();
     }
     if (job.failure) {
-      job.handle->events.push(error_event(*job.failure));
-      kv_in_use_ -= job.kv_estimate;
-      it = active_.erase(it);
+      it = release(it, error_event(*job.failure));
       continue;
     }
     if (auto tail = seq.flush(); !tail.empty()) {
@@ -598,11 +600,20 @@ void Engine::retire_finished() {
       prefix_bytes_ = prefix_cache_.bytes();
       prefix_entries_ = prefix_cache_.entries();
     }
-    job.handle->events.push(std::move(done));
-    kv_in_use_ -= job.kv_estimate;
-    it = active_.erase(it);
+    it = release(it, std::move(done));
   }
   active_count_ = static_cast<int>(active_.size());
+}
+
+// A finished job leaves the counts (slots, KV budget) before its last event goes out: a client
+// that reads the server's metrics once its answer is complete sees the slot free.
+Engine::JobIterator Engine::release(JobIterator it, Event last) {
+  auto handle = (*it)->handle;
+  kv_in_use_ -= (*it)->kv_estimate;
+  it = active_.erase(it);
+  active_count_ = static_cast<int>(active_.size());
+  handle->events.push(std::move(last));
+  return it;
 }
 
 void Engine::fail_all(const std::string& message) {

@@ -128,6 +128,10 @@ class Engine {
   // Whether the job's sequence may move into batch_kv_ (its buffers stay within the KV budget).
   bool joins_batch(Job& job) const;
   void retire_finished();
+  using JobIterator = std::vector<std::unique_ptr<Job>>::iterator;
+  // Takes a finished job out of active_ and its counts, then sends its last event; returns the
+  // next job.
+  JobIterator release(JobIterator it, Event last);
   void fail_all(const std::string& message);
   void fail(Job& job, const std::string& message);
   // Chooses the next token of each row of logits [B, 1, V] for jobs[b] and hands it over. Greedy

@@ -192,6 +192,32 @@ def test_full_queue(server, tiny_model, request_binary):
     still_serving(server)
 
 
+def test_a_burst_takes_every_slot_and_queue_place(server, tiny_model, request_binary):
+    # Four slots and one queue place take five streams opened one after another, however far the
+    # engine has got with admitting the earlier ones (it is busy decoding them while the later
+    # ones arrive); the sixth is refused.
+    s = Server(request_binary, tiny_model, "--parallel", "4", "--max-queue", "1", start_timeout=120)
+    try:
+        long = {"model": "m", "max_tokens": 100_000, "stream": True, "messages": [{"role": "user", "content": "go"}]}
+        holders = []
+        for i in range(5):
+            conn, res = open_stream(s, "/v1/messages", long)
+            assert res.status == 200, f"stream {i + 1} of 5: {res.status} {res.read()[:300]!r}"
+            holders.append((conn, res))
+        assert wait_until(lambda: s.metrics()["pensieve_active_sequences"] == 4
+                          and s.metrics()["pensieve_queue_depth"] == 1, 5), s.metrics()
+        status, _, body = request(s, "POST", "/v1/messages", {**long, "stream": False})
+        anthropic_error(status, body, 529, "overloaded_error")
+        for conn, _ in holders:
+            conn.sock.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        assert wait_until(lambda: s.metrics()["pensieve_active_sequences"] == 0
+                          and s.metrics()["pensieve_queue_depth"] == 0, 5), s.metrics()
+    finally:
+        s.assert_clean_exit()
+    still_serving(server)
+
+
 @pytest.fixture
 def request_binary(server):
     return server.binary
