@@ -3,7 +3,10 @@
 // bandwidth: a decode step must read every stored key and value once, so that bandwidth is its
 // bound. Prints one JSON object (bench/README.md).
 //
-//   pensieve_attention_bench [--depths 4096,32768] [--repeats 5]
+// With --chunk N, also a prompt chunk's attention (N query rows at the end of each depth, float16
+// KV, the CPU's default) as ms a layer and GFLOP/s (2 products of 2·head_dim flops a visible key).
+//
+//   pensieve_attention_bench [--depths 4096,32768] [--repeats 5] [--chunk 512]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -99,13 +102,59 @@ const char* isa_name(k::AttentionIsa isa) {
   return "?";
 }
 
+// A prompt chunk of `chunk` queries ending at each depth, over one float16 cache (every query
+// reads the same keys, so the cache's size does not decide where they come from).
+nlohmann::json chunk_runs(const std::vector<int>& depths, int chunk, int repeats) {
+  nlohmann::json runs = nlohmann::json::array();
+  const Format f16{"float16", 0, 0, mx::float16};
+  for (int depth : depths) {
+    if (depth < chunk) continue;
+    auto caches = fill(f16, depth, 1);
+    auto state = caches[0].state();
+    auto q = mx::random::normal({1, kHeads, chunk, kHeadDim}, mx::float32, 0.0f, 1.0f, mx::random::key(3));
+    mx::eval(q);
+    std::vector<float> result(static_cast<std::size_t>(chunk) * kHeads * kHeadDim);
+    k::AttentionProblem p;
+    p.q = q.data<float>();
+    p.out = result.data();
+    p.batch = 1;
+    p.heads = kHeads;
+    p.kv_heads = kHeads;
+    p.queries = chunk;
+    p.head_dim = kHeadDim;
+    p.scale = 0.1f;
+    p.kv_f16 = true;
+    k::AttentionSequence s;
+    s.keys = rows({state[0]});
+    s.values = rows({state[1]});
+    s.length = depth;
+    s.offset = depth - chunk;
+    p.sequences = {s};
+    // Keys seen: query i of the chunk sees offset + i + 1 of them.
+    const double visible = static_cast<double>(chunk) * (depth - chunk) + chunk * (chunk + 1) / 2.0;
+    const double flops = 4.0 * kHeadDim * kHeads * visible;
+    for (k::AttentionIsa isa : k::available_attention_isas()) {
+      double best = 1e30;
+      for (int r = 0; r < repeats; ++r) {
+        const auto t0 = Clock::now();
+        k::attention_cpu(p, isa);
+        best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+      }
+      runs.push_back({{"depth", depth}, {"chunk", chunk}, {"isa", isa_name(isa)}, {"ms_per_layer", best * 1e3},
+                      {"GFLOPs", flops / best / 1e9}});
+    }
+  }
+  return runs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int> depths{4096, 32768};
-  int repeats = 5;
+  int repeats = 5, chunk = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--chunk")) chunk = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--depths")) {
       depths.clear();
       std::stringstream list(argv[i + 1]);
@@ -168,5 +217,6 @@ int main(int argc, char** argv) {
                                {"GBps", static_cast<double>(layer_bytes) / best / 1e9}});
       }
     }
+  if (chunk > 0) out["chunk_runs"] = chunk_runs(depths, chunk, repeats);
   std::cout << out.dump(2) << std::endl;
 }

@@ -1,5 +1,7 @@
-// The attention block kernel, compiled once per instruction set: attention_cpu.cpp includes it
-// with the baseline flags, avx2/attention_avx2.cpp with AVX2+FMA+F16C. Plain loops written so the
+// The attention block kernels, compiled once per instruction set: attention_cpu.cpp includes it
+// with the baseline flags, avx2/attention_avx2.cpp with AVX2+FMA+F16C, avx512/attention_avx512.cpp
+// with AVX-512. This file's own kernel has keys in vector lanes; prompt chunks take the rows
+// kernel of attention_rows.inl where the ISA has it. Plain loops written so the
 // compiler vectorises them (no reductions across a loop's iterations, which it may not reorder).
 // Include inside a namespace, after attention_detail.h (and <immintrin.h> where __F16C__ is
 // defined: float16 rows are then converted by F16C); uses no library code.
@@ -135,7 +137,9 @@ void load_rows(const AttentionShape& s, const KvRows& rows, int kv_head, int j0,
   }
 }
 
-void attention_task(const AttentionShape& s, int b, int kv_head, int i0, int i1, float* scratch) {
+// Keys in vector lanes: for decode (one row, or a few sharing a KV head) and where the rows kernel
+// does not apply.
+void attention_keys_in_lanes(const AttentionShape& s, int b, int kv_head, int i0, int i1, float* scratch) {
   const int hd = s.head_dim;
   const int group = s.heads / s.kv_heads;  // query heads per KV head
   const int nq = i1 - i0;
@@ -226,5 +230,22 @@ void attention_task(const AttentionShape& s, int b, int kv_head, int i0, int i1,
     for (int d = 0; d < hd; ++d) dst[d] = acc[r * hd + d] * inv;
   }
 }
+
+// The rows kernel where the ISA file has 256-bit vectors or wider (the baseline build's vectors
+// would be passed in halves, and it serves CPUs that are not the target of speed here).
+#if defined(__AVX2__)
+#include "kernels/attention_rows.inl"
+
+void attention_task(const AttentionShape& s, int b, int kv_head, int i0, int i1, float* scratch) {
+  if (rows_kernel_takes((i1 - i0) * (s.heads / s.kv_heads), s.head_dim))
+    attention_rows(s, b, kv_head, i0, i1, scratch);
+  else
+    attention_keys_in_lanes(s, b, kv_head, i0, i1, scratch);
+}
+#else
+void attention_task(const AttentionShape& s, int b, int kv_head, int i0, int i1, float* scratch) {
+  attention_keys_in_lanes(s, b, kv_head, i0, i1, scratch);
+}
+#endif
 
 }  // namespace

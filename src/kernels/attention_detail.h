@@ -36,9 +36,12 @@ struct AttentionShape {
   bool kv_f16;
 };
 
-// Floats of scratch a task over `rows` query rows needs.
+// Floats of scratch a task over `rows` query rows needs: the keys-in-lanes block kernel's, or the
+// rows kernel's (attention_rows.inl) with rows rounded up to 16 lanes and six pieces aligned to 64
+// bytes, whichever it is.
 constexpr int64_t attention_scratch_floats(int64_t rows, int64_t head_dim) {
-  return rows * (2 * head_dim + kKeyBlock + 2) + 2 * head_dim * kKeyBlock + head_dim;
+  const int64_t lanes = (rows + 15) / 16 * 16;
+  return lanes * (2 * head_dim + kKeyBlock + 2) + 2 * head_dim * kKeyBlock + head_dim + 6 * 16;
 }
 
 // One task: queries [i0, i1) of every head that shares KV head `kv_head` of sequence `b`.
