@@ -5,7 +5,7 @@
 // queries transposed once a task), the online softmax per lane (row), and acc[d][rows] +=
 // Σ_j v[j][d]·p[j][rows]. Register tiles of keys × row vectors keep loads to a few per
 // multiply-add; the keys-in-lanes block kernel instead went through memory for every one, and
-// held a 512-token chunk at 4096 positions to ~17 GFLOP/s on two AVX2 cores.
+// held a 512-token chunk at 2048-8192 positions to 17-26 GFLOP/s on two AVX2 cores.
 // Written with GCC vector extensions, so each ISA file's flags give it its own registers: 16
 // lanes under AVX-512, 8 otherwise.
 
