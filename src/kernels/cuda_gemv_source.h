@@ -4,16 +4,19 @@
 // are 16-bit integers and their arithmetic is inline PTX, so NVRTC needs no CUDA toolkit headers.
 //
 // Defines h16 and u32, h2f/f2h/round_h, half2 hfma2/hmul2/hsub2/h2sum/pack2, warp_sum, and
-//   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false>
+//   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false, bool LOOP = true>
 //   __device__ void gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y,
 //                        const h16* norm_w = nullptr, float eps = 0, int groups = 0);
 // for blocks of 256 threads: y = dequantize(w)·x (+ y when RESID), x 16-byte aligned. Row group g
 // is rows (g·8 + warp)·R … +R−1; a block takes groups blockIdx.x, + gridDim.x, … below `groups`
-// (0: one a block, the grid covering them), staging x once. SWIGLU reads x = [gate, up] (2K
-// values) and uses silu(gate)·up; NORM uses rms_norm(x) · norm_w instead of x (each block
-// normalizes x itself: no separate kernel). GATED (R = 2, a [gate; up] matrix of 2·M rows,
-// M = 8·groups): a warp's rows are i and M + i, and y[i] = silu(gate_i) · up_i, so the next GEMV
-// reads M values ready-made instead of each of its blocks computing the SwiGLU of all of them.
+// (0: one a block, the grid covering them), staging x once. LOOP loads the next group's weights
+// while it computes one (a second set of registers); without it a block holds one group's weights
+// and more blocks fit on a multiprocessor. SWIGLU reads x = [gate, up] (2K values) and uses
+// silu(gate)·up; NORM uses rms_norm(x) · norm_w instead of x (each block normalizes x itself: no
+// separate kernel). GATED (R = 1, a [gate; up] matrix of 2·M rows, M = 4·groups): warp w < 4 of
+// group g takes gate row i = 4g + w and warp w + 4 up row M + i, and y[i] = silu(gate_i) · up_i,
+// so the next GEMV reads M values ready-made instead of each of its blocks computing the SwiGLU
+// of all of them.
 namespace pensieve::kernels {
 
 // The block the template assumes, and how many rows its warps take: two a warp where the matrix
@@ -170,13 +173,13 @@ struct RowWeights {
 };
 template <int K, int R>
 __device__ __forceinline__ void load_row_weights(RowWeights<K, R>& rw, const uint4* __restrict__ w, const h16* __restrict__ scales,
-                                          const h16* __restrict__ biases, int row0, int row_step, int lane) {
+                                          const h16* __restrict__ biases, int row0, int lane) {
 #pragma unroll
   for (int r = 0; r < R; ++r) {
 #pragma unroll
     for (int i = 0; i < K / 1024; ++i) {
       const int c = lane + 32 * i;
-      const size_t row = (size_t)(row0 + r * row_step);
+      const size_t row = (size_t)(row0 + r);
       rw.q[r][i] = __ldcs(w + row * (K / 32) + c);
       rw.s[r][i] = scales[row * (K / 64) + (c >> 1)];
       rw.b[r][i] = biases[row * (K / 64) + (c >> 1)];
@@ -184,17 +187,20 @@ __device__ __forceinline__ void load_row_weights(RowWeights<K, R>& rw, const uin
   }
 }
 
-// A warp's R row sums (each lane's part in acc) written to y from row0 on: RESID adds them to y,
-// GATED writes silu(gate) · up of the warp's gate and up rows (one value).
+// A warp's R row sums (each lane's part in acc) written to y from row0 on: RESID adds them to y.
+// GATED (R = 1): warps 4-7 pass their up rows' sums to warps 0-3 through shared memory (two
+// slots, alternating by group, so one barrier a group suffices), which write y[out] =
+// silu(gate) · up as MLX's path rounds it: gate and up to half, silu rounded, the product rounded.
 template <int R, bool RESID, bool GATED>
-__device__ __forceinline__ void write_rows(float (&acc)[R], h16* y, int row0, int lane) {
+__device__ __forceinline__ void write_rows(float (&acc)[R], h16* y, int row0, int lane, int out = 0, int parity = 0) {
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
-  if (GATED) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
-    if (lane == 0) {
-      const float g = round_h(acc[0]), u = round_h(acc[R - 1]);
-      y[row0] = f2h(silu_mul(g, u));
-    }
+  if (GATED) {
+    __shared__ float up_sum[2][4];
+    const int warp = threadIdx.x >> 5;
+    if (warp >= 4 && lane == 0) up_sum[parity][warp - 4] = acc[0];
+    __syncthreads();
+    if (warp < 4 && lane == 0) y[out] = f2h(silu_mul(round_h(acc[0]), round_h(up_sum[parity][warp])));
   } else if (lane < R) {
     float mine = acc[0];
 #pragma unroll
@@ -208,7 +214,8 @@ __device__ __forceinline__ void write_rows(float (&acc)[R], h16* y, int row0, in
 // One row group: a warp's R rows, each lane's chunks c = lane + 32i against x as stage_x left it.
 template <int K, int R, bool RESID, bool GATED>
 __device__ __forceinline__ void row_group(const RowWeights<K, R>& w, const uint4 (&xs)[4][K / 32],
-                                          const float (&xsum)[K / 32], h16* y, int row0, int lane) {
+                                          const float (&xsum)[K / 32], h16* y, int row0, int lane, int out = 0,
+                                          int parity = 0) {
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
@@ -224,34 +231,49 @@ __device__ __forceinline__ void row_group(const RowWeights<K, R>& w, const uint4
       acc[r] += h2f(w.s[r][i]) * dot + h2f(w.b[r][i]) * total;
     }
   }
-  write_rows<R, RESID, GATED>(acc, y, row0, lane);
+  write_rows<R, RESID, GATED>(acc, y, row0, lane, out, parity);
 }
 
-template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false>
+template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false, bool LOOP = true>
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
                                      const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
                                      const h16* __restrict__ norm_w = nullptr, float eps = 0.0f, int groups = 0) {
   constexpr int WARPS = 8;
   const int lane = threadIdx.x & 31;
-  static_assert(!GATED || R == 2, "a gated GEMV takes a gate row and an up row a warp");
+  static_assert(!GATED || R == 1, "a gated GEMV takes a gate row or an up row a warp");
   // Row groups (8 warps' rows) g = blockIdx.x, + gridDim.x, … < groups: x is staged once a block,
   // and the next group's weights load while this one's are used.
   if (groups <= 0) groups = gridDim.x;
-  const int row_step = GATED ? groups * WARPS : 1;  // between a warp's rows
-  auto first_row = [&](int group) { return (group * WARPS + (int)(threadIdx.x >> 5)) * (GATED ? 1 : R); };
+  const int warp = threadIdx.x >> 5;
+  constexpr int kOutsPerGroup = GATED ? WARPS / 2 : WARPS;  // y values a row group writes
+  auto out_row = [&](int group) { return group * kOutsPerGroup + (GATED ? (warp & 3) : warp); };
+  auto first_row = [&](int group) {
+    // Gated: the up rows start at M = groups · 4.
+    return GATED ? out_row(group) + (warp >> 2) * groups * kOutsPerGroup : out_row(group) * R;
+  };
+  int parity = 0;  // the gated write's shared-memory slot
   int group = blockIdx.x;
   RowWeights<K, R> cur, next;
-  load_row_weights(cur, w, scales, biases, first_row(group), row_step, lane);
+  load_row_weights(cur, w, scales, biases, first_row(group), lane);
   // The weights' loads are in flight; x (and y) come from the previous kernel.
   let_next_start();
   wait_previous();
   __shared__ uint4 xs[4][K / 32];
   __shared__ float xsum[K / 32];
   stage_x<K, SWIGLU, NORM>(x, norm_w, eps, xs, xsum);
+  if (!LOOP) {  // one set of weight registers: more blocks resident where a grid covers the groups
+    for (;; parity ^= 1) {
+      row_group<K, R, RESID, GATED>(cur, xs, xsum, y, first_row(group), lane, out_row(group), parity);
+      group += gridDim.x;
+      if (group >= groups) return;
+      load_row_weights(cur, w, scales, biases, first_row(group), lane);
+    }
+  }
   for (; group < groups; group += gridDim.x) {
     const bool more = group + (int)gridDim.x < groups;
-    if (more) load_row_weights(next, w, scales, biases, first_row(group + gridDim.x), row_step, lane);
-    row_group<K, R, RESID, GATED>(cur, xs, xsum, y, first_row(group), lane);
+    if (more) load_row_weights(next, w, scales, biases, first_row(group + gridDim.x), lane);
+    row_group<K, R, RESID, GATED>(cur, xs, xsum, y, first_row(group), lane, out_row(group), parity);
+    parity ^= 1;
     if (more) cur = next;
   }
 }

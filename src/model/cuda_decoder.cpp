@@ -62,7 +62,7 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   mx::synchronize();  // the weights are MLX's: written before any of our kernels reads them
   // One kernel per distinct GEMV variant; wanted: each linear layer's variant.
   std::vector<ck::Gemv> gemvs;
-  std::vector<std::pair<LinearPtrs*, std::string>> wanted;
+  std::vector<std::pair<LinearPtrs*, ck::Gemv>> wanted;
   // Batches of rows on the tensor cores (mma.sync: compute capability 8.0 on), where every linear
   // layer has a batched product.
   bool batches = driver.compute_capability() >= 80 && env_switch("PENSIEVE_CUDA_BATCH_DECODER");
@@ -73,17 +73,24 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
                     bool gated = false) {
     if (batches) batches = plan_batch_gemm(w.in_features(), w.out_features(), residual ? 1 : gated ? 2 : 0, p, plan);
     if (gated && w.out_features() % 16 != 0) throw Error("CUDA decoder: gate_up rows not a multiple of 16");
-    const ck::Gemv g{w.in_features(), gated ? 2 : kernels::gemv_rows_per_warp(w.out_features()), residual, norm != 0,
-                     gated};
-    if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == g.name(); }))
-      gemvs.push_back(g);
-    p.groups = (gated ? w.out_features() / 2 : w.out_features()) / (8 * (gated ? 1 : g.R));
+    // A row a warp (gated: warps 0-3 gate rows, 4-7 their up rows): as many blocks resident as
+    // the registers allow (four a multiprocessor, where two rows a warp fitted two: +6 % decode,
+    // bench/gpu/README.md, tenth round). Each shape also without the loop's second set of
+    // registers, for where a grid of them covers every row group at once.
+    const ck::Gemv g{w.in_features(), 1, residual, norm != 0, gated};
+    for (const bool looped : {true, false}) {
+      ck::Gemv v = g;
+      v.looped = looped;
+      if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == v.name(); }))
+        gemvs.push_back(v);
+    }
+    p.groups = w.out_features() / (gated ? 2 * 4 : 8);  // gated: 4 outputs from 8 rows a group
     p.w = cuda_array_ptr(w.weight);
     p.norm = norm;
     p.scales = cuda_array_ptr(*w.scales);
     p.biases = cuda_array_ptr(*w.biases);
     p.out = w.out_features();
-    wanted.emplace_back(&p, g.name());
+    wanted.emplace_back(&p, g);
   };
   layers_.resize(model.layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -113,17 +120,35 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   argmax_fn_ = module_->function("argmax");
   const bool looped = env_switch("PENSIEVE_CUDA_GEMV_LOOP");  // 0: a block a row group
   std::vector<std::pair<cu::Function, int>> resident_of;  // blocks resident at once, a kernel
-  for (auto& [p, name] : wanted) {
-    p->fn = module_->function(name);
-    auto known = std::find_if(resident_of.begin(), resident_of.end(), [&](const auto& e) { return e.first == p->fn; });
+  auto resident = [&](cu::Function fn) {
+    auto known = std::find_if(resident_of.begin(), resident_of.end(), [&](const auto& e) { return e.first == fn; });
     if (known == resident_of.end())
-      known = resident_of.insert(resident_of.end(), {p->fn, std::max(1, driver_.resident_blocks(p->fn, kernels::kGemvThreads) *
-                                                                         driver_.multiprocessors())});
-    // Every block resident from the start, each taking as equal a share of the row groups as
-    // the count allows (a block stages x once for all of its groups).
-    const int resident = known->second;
-    const int rounds = looped ? (p->groups + resident - 1) / resident : 1;
-    p->blocks = static_cast<unsigned>((p->groups + rounds - 1) / rounds);
+      known = resident_of.insert(resident_of.end(),
+                                 {fn, std::max(1, driver_.resident_blocks(fn, kernels::kGemvThreads) * driver_.multiprocessors())});
+    return known->second;
+  };
+  const bool single = env_switch("PENSIEVE_CUDA_GEMV_SINGLE");  // 0: always the looped kernels
+  for (auto& [p, g] : wanted) {
+    ck::Gemv one = g;
+    one.looped = false;
+    const cu::Function single_fn = module_->function(one.name());
+    if (looped && single && p->groups <= resident(single_fn)) {
+      // A block a row group, all resident at once: no block waits for a second round.
+      p->fn = single_fn;
+      p->blocks = static_cast<unsigned>(p->groups);
+    } else {
+      ck::Gemv many = g;
+      many.looped = looped;
+      p->fn = module_->function(many.name());
+      // Looped: every resident slot takes a block (a block stages x once for all of its groups),
+      // rather than fewer blocks of equal shares, which left some multiprocessors one block.
+      p->blocks = static_cast<unsigned>(looped ? std::min(p->groups, resident(p->fn)) : p->groups);
+    }
+    if (env_switch("PENSIEVE_CUDA_GEMV_REPORT", false) && (p == &lm_head_ || p == &layers_[0].qkv || p == &layers_[0].o ||
+                                                           p == &layers_[0].gate_up || p == &layers_[0].down))
+      log::info(g.name() + ": " + std::to_string(p->groups) + " row groups, " + std::to_string(p->blocks) + " blocks, " +
+                std::to_string(resident(p->fn) / driver_.multiprocessors()) + " resident a multiprocessor" +
+                (p->fn == single_fn ? " (single)" : ""));
   }
 
   vocab_ = lm_head_.out;

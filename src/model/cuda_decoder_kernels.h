@@ -22,6 +22,7 @@ struct Dims {
 struct Gemv {
   int K = 0, R = 1;
   bool residual = false, norm = false, gated = false;
+  bool looped = true;  // the next row group's weights load while one is computed
   std::string name() const;
 };
 
