@@ -14,7 +14,8 @@ cat "$D/mlxcuda.part_aa" .gpu/p2/mlxcuda.part_a[b-z] > "$W"
 echo "$(cat .gpu/p2/mlx_cuda_13.sha256)  $W" | sha256sum -c || exit 1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
   "$D"/mlx-0.32.4-*.whl "$W" "$D"/mlx_lm-*.whl || exit 1
-NV=$(python3 -c "import nvidia, os; print([p for p in nvidia.__path__ if os.path.isdir(os.path.join(p, 'cudnn'))][0])")
+# Not through $SITE (PYTHONPATH): on a second run its nvidia link would find itself.
+NV=$(PYTHONPATH= python3 -c "import nvidia, os; print([p for p in nvidia.__path__ if os.path.isdir(os.path.join(p, 'cudnn'))][0])")
 ln -sfn "$NV" "$SITE/nvidia"
 mkdir -p "$D/llg/include"; xz -dc .gpu/p2/llg.a.xz > "$D/llg/libpensieve_llguidance.a"; cp .gpu/p2/llguidance.h "$D/llg/include/"
 ( bash "$S/build_pensieve.sh" "$REPO" "$D/build" "$D/llg" > "$D/build.log" 2>&1; echo "build rc $?" ) &
