@@ -28,13 +28,16 @@ int variant_of(int rows) { return rows <= 8 ? 0 : 1; }
 }  // namespace
 
 bool CudaDecoder::plan_batch_gemm(int in, int out, int mode, LinearPtrs& p, BatchPlan& plan) const {
-  // Tiles of 16 weight rows (gated: 8 gate rows and their 8 up rows), two a block where that
-  // still gives every multiprocessor a block: a block reads all of x, so fewer blocks read less.
+  // Tiles of 16 weight rows (gated: 8 gate rows and their 8 up rows), two a block: a block reads
+  // all of x (32 rows of 3072 values: 196 KB, five times the weights' bytes in L2 traffic for o),
+  // so fewer blocks read less. Also where that leaves multiprocessors without a block (o and
+  // down, 96 blocks): 32 rows decode 8470 tokens/s against 7700 with a tile a block there
+  // (bench/gpu/README.md, tenth round).
   const int values = mode == 2 ? out / 2 : out;
   const int tile_values = mode == 2 ? 8 : 16;
   if (in % 1024 != 0 || values % tile_values != 0) return false;
   const int tiles = values / tile_values;
-  const int T = tiles % 2 == 0 && tiles / 2 >= driver_.multiprocessors() ? 2 : 1;
+  const int T = tiles % 2 == 0 ? 2 : 1;
   p.batch_out = values;
   p.batch_blocks = static_cast<unsigned>(tiles / T);
   for (int nt : kVariantRows) plan.emplace_back(&p, ck::BatchGemm{in, T, nt, mode});
