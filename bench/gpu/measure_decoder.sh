@@ -26,7 +26,10 @@ import json, statistics as s; d=json.load(open('$O/pensieve_bench_$1.json')); v=
 print('pensieve decoder=$1 decode median %.1f best %.1f prefill %.0f' % (s.median(v), v[-1], d['prefill_tokens_per_s']), [round(x) for x in v])"
 }
 for round in 1 2; do bench 1; bench 0; done
-timeout 200 python3 "$here/../mlx_lm_bench.py" "$M" --prompt-tokens 512 --gen-tokens 128 --repeats 5 > "$O/mlx_lm_bench.json" &&
+# bench/mlx_lm_bench.py: beside this folder in the repository, or from the repository's root
+# where the scripts were copied elsewhere (.gpu/scripts).
+MLX_LM_BENCH=$here/../mlx_lm_bench.py; [ -f "$MLX_LM_BENCH" ] || MLX_LM_BENCH=bench/mlx_lm_bench.py
+timeout 200 python3 "$MLX_LM_BENCH" "$M" --prompt-tokens 512 --gen-tokens 128 --repeats 5 > "$O/mlx_lm_bench.json" &&
   grep -E "tokens_per_s" "$O/mlx_lm_bench.json"
 if [ -x "${LLAMA_BENCH:-}" ] && [ -f "${GGUF:-}" ]; then
   for round in 1 2; do
