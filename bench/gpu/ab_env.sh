@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Environment switches compared on one GPU machine: `pensieve bench -p 512 -n 128 -r 3` decode
+# Environment switches compared on one GPU machine: `pensieve bench -p 512 -n 128 -r 4` decode
 # tokens/s (best of the runs after the first) for each setting in turn, ROUNDS times, so that
 # drift on the machine falls on every setting alike.
 # Usage: ab_env.sh BUILD_DIR MODEL_DIR ROUNDS 'X=1' 'PENSIEVE_CUDA_GEMV_SINGLE=0' ...

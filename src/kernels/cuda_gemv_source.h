@@ -19,9 +19,11 @@
 // of all of them.
 namespace pensieve::kernels {
 
-// The block the template assumes, and how many rows its warps take: two a warp where the matrix
-// has enough rows to fill the GPU (x staged half as often), else one. There are out / (8 · rows a
-// warp) row groups (out a multiple of 8), and at most as many blocks.
+// The block the template assumes, and how many rows the MLX custom kernel's warps take
+// (kernels/gemv_cuda.h, a block a row group): two a warp where the matrix has enough rows to fill
+// the GPU (x staged half as often), else one. There are out / (8 · rows a warp) row groups (out a
+// multiple of 8), and at most as many blocks. The device decoder takes a row a warp (more blocks
+// resident; model/cuda_decoder.cpp).
 inline constexpr int kGemvThreads = 256;
 inline int gemv_rows_per_warp(int out) { return out >= 8192 && out % 16 == 0 ? 2 : 1; }
 
