@@ -187,8 +187,10 @@ double batch_speed(const Phi3Model& model, CudaDecoder& decoder, int rows, int p
   return rows * steps / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Greedy tokens/s of `steps` steps after a prompt, through the decoder's chained steps.
-double decoder_speed(const Phi3Model& model, CudaDecoder& decoder, int prompt_len, int steps) {
+// Greedy tokens/s of `steps` steps after a prompt, through the decoder's chained steps; host_ms
+// gets the mean host time of a step's launches (CudaDecoder::step): near the time a token takes,
+// the GPU would wait for the host.
+double decoder_speed(const Phi3Model& model, CudaDecoder& decoder, int prompt_len, int steps, double* host_ms = nullptr) {
   KVCache cache = model.make_cache();
   cache.reserve_hint(prompt_len + steps + 1);
   auto logits = pensieve::engine::prefill(model, random_prompt(prompt_len, 5), cache, 512);
@@ -197,12 +199,16 @@ double decoder_speed(const Phi3Model& model, CudaDecoder& decoder, int prompt_le
   decoder.step(token);
   decoder.next_token();
   const auto t0 = std::chrono::steady_clock::now();
+  std::chrono::duration<double> launching{0};
   for (int s = 0; s < steps; ++s) {
+    const auto l0 = std::chrono::steady_clock::now();
     decoder.step(-1);
+    launching += std::chrono::steady_clock::now() - l0;
     if (s > 0) decoder.next_token();
   }
   decoder.next_token();
   decoder.finish();
+  if (host_ms) *host_ms = 1e3 * launching.count() / steps;
   return steps / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -230,7 +236,11 @@ int main(int argc, char** argv) {
     out["checks"].push_back(compare(model, *decoder, prompt, steps));
     std::cerr << out["checks"].back().dump() << std::endl;
   }
-  for (int r = 0; r < 3 && !batch_only; ++r) out["decoder_tokens_per_s"].push_back(decoder_speed(model, *decoder, 512, 128));
+  for (int r = 0; r < 3 && !batch_only; ++r) {
+    double host_ms = 0;
+    out["decoder_tokens_per_s"].push_back(decoder_speed(model, *decoder, 512, 128, &host_ms));
+    out["decoder_host_launch_ms_a_step"].push_back(host_ms);
+  }
   std::cerr << "batch-1 " << out["decoder_tokens_per_s"].dump() << std::endl;
   const bool no_batch = argc > 2 && std::string(argv[2]) == "--no-batch";
   const char* batch_switch = getenv("PENSIEVE_CUDA_BATCH_DECODER");

@@ -4,7 +4,8 @@
 // are 16-bit integers and their arithmetic is inline PTX, so NVRTC needs no CUDA toolkit headers.
 //
 // Defines h16 and u32, h2f/f2h/round_h, half2 hfma2/hmul2/hsub2/h2sum/pack2, warp_sum, and
-//   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false, bool LOOP = true>
+//   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false, bool LOOP = true,
+//             bool DP4A = false>
 //   __device__ void gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y,
 //                        const h16* norm_w = nullptr, float eps = 0, int groups = 0);
 // for blocks of 256 threads: y = dequantize(w)·x (+ y when RESID), x 16-byte aligned. Row group g
@@ -16,7 +17,10 @@
 // separate kernel). GATED (R = 1, a [gate; up] matrix of 2·M rows, M = 4·groups): warp w < 4 of
 // group g takes gate row i = 4g + w and warp w + 4 up row M + i, and y[i] = silu(gate_i) · up_i,
 // so the next GEMV reads M values ready-made instead of each of its blocks computing the SwiGLU
-// of all of them.
+// of all of them. DP4A stages x as 16-bit integers (a scale per 32 values) and takes the products
+// as byte dot products (dp4a, two a weight byte): exact integer products in about half the
+// instructions of the float16 ones (the device decoder's choice: closer to MLX's logits, and its
+// gated GEMV 13 % shorter alone; bench/gpu/README.md, eleventh round).
 namespace pensieve::kernels {
 
 // The block the template assumes, and how many rows the MLX custom kernel's warps take
@@ -151,6 +155,79 @@ __device__ __forceinline__ void stage_x(const h16* __restrict__ x, const h16* __
   __syncthreads();
 }
 
+// x as integers for the byte dot products (DP4A): value v of a 32-value chunk c is
+// q = round(v / xscale[c]) in [-32767, 32767] (xscale[c] = max |v| / 32767), split as
+// q = 256·hi + lo (hi a signed byte, lo an unsigned one). xi[j][c] holds word j of the chunk
+// (values 8j … 8j+7) as {hi of values 0,2,4,6; hi of 1,3,5,7; lo of 0,2,4,6; lo of 1,3,5,7}, a
+// byte each in that order: a weight word's nibbles split as q & 0x0F0F0F0F (values 0,2,4,6) and
+// q >> 4 & 0x0F0F0F0F (1,3,5,7) meet them byte for byte. The products are then exact integers,
+// where the half2 path rounds each to float16. xsum[c] as stage_x's. Ends with a barrier.
+__device__ __forceinline__ u32 pack_bytes(int a, int b, int c, int d) {
+  return (u32)(a & 255) | ((u32)(b & 255) << 8) | ((u32)(c & 255) << 16) | ((u32)(d & 255) << 24);
+}
+template <int K, bool NORM>
+__device__ __forceinline__ void stage_x_int(const h16* __restrict__ x, const h16* __restrict__ norm_w, float eps,
+                                            uint4 (&xi)[4][K / 32], float (&xscale)[K / 32], float (&xsum)[K / 32]) {
+  constexpr int WARPS = 8;
+  float norm_scale = 1.0f;
+  if (NORM) norm_scale = block_rms_scale<K>(x, eps);
+  for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {
+    float v[8];
+    unpack8(reinterpret_cast<const uint4*>(x)[word], v);
+    if (NORM) {
+#pragma unroll
+      for (int k = 0; k < 8; ++k) v[k] = normed(v[k], norm_w[8 * word + k], norm_scale);
+    }
+    float sum = 0.0f, amax = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      sum += v[k];
+      amax = fmaxf(amax, fabsf(v[k]));
+    }
+    // The chunk's four words are four neighbouring lanes (word & 3 == lane & 3).
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+    int hi[8], lo[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      const int q = max(-32767, min(32767, __float2int_rn(v[k] * inv)));
+      hi[k] = q >> 8;  // arithmetic: q = 256·hi + lo with lo in [0, 255]
+      lo[k] = q & 255;
+    }
+    uint4 packed;
+    packed.x = pack_bytes(hi[0], hi[2], hi[4], hi[6]);
+    packed.y = pack_bytes(hi[1], hi[3], hi[5], hi[7]);
+    packed.z = pack_bytes(lo[0], lo[2], lo[4], lo[6]);
+    packed.w = pack_bytes(lo[1], lo[3], lo[5], lo[7]);
+    xi[word & 3][word >> 2] = packed;
+    if ((word & 3) == 0) {
+      xsum[word >> 2] = sum;
+      xscale[word >> 2] = amax / 32767.0f;
+    }
+  }
+  __syncthreads();
+}
+__device__ __forceinline__ int dp4a_us(u32 a, u32 b, int c) { int d; asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c)); return d; }
+__device__ __forceinline__ u32 dp4a_uu(u32 a, u32 b, u32 c) { u32 d; asm("dp4a.u32.u32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c)); return d; }
+// A 16-byte chunk's 32 weights against x as stage_x_int left it: Σ nibble · q, exact.
+__device__ __forceinline__ int chunk_dot_int(uint4 q, const uint4 (&xv)[4]) {
+  const u32 w[4] = {q.x, q.y, q.z, q.w};
+  int hi = 0;
+  u32 lo = 0;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const u32 even = w[j] & 0x0F0F0F0Fu, odd = (w[j] >> 4) & 0x0F0F0F0Fu;
+    hi = dp4a_us(even, xv[j].x, hi);
+    hi = dp4a_us(odd, xv[j].y, hi);
+    lo = dp4a_uu(even, xv[j].z, lo);
+    lo = dp4a_uu(odd, xv[j].w, lo);
+  }
+  return hi * 256 + (int)lo;  // |hi| ≤ 32·15·128, lo ≤ 32·15·255: no overflow
+}
+
 // Eight 4-bit weights (one packed word) against x pre-paired as (x0,x4) (x1,x5) (x2,x6) (x3,x7):
 // products in half2, summed in float.
 __device__ __forceinline__ float word_dot(u32 q, uint4 xv) {
@@ -213,30 +290,36 @@ __device__ __forceinline__ void write_rows(float (&acc)[R], h16* y, int row0, in
   }
 }
 
-// One row group: a warp's R rows, each lane's chunks c = lane + 32i against x as stage_x left it.
-template <int K, int R, bool RESID, bool GATED>
+// One row group: a warp's R rows, each lane's chunks c = lane + 32i against x as stage_x (DP4A:
+// stage_x_int, with xscale) left it.
+template <int K, int R, bool RESID, bool GATED, bool DP4A>
 __device__ __forceinline__ void row_group(const RowWeights<K, R>& w, const uint4 (&xs)[4][K / 32],
-                                          const float (&xsum)[K / 32], h16* y, int row0, int lane, int out = 0,
-                                          int parity = 0) {
+                                          const float (&xscale)[K / 32], const float (&xsum)[K / 32], h16* y,
+                                          int row0, int lane, int out = 0, int parity = 0) {
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
 #pragma unroll
   for (int i = 0; i < K / 1024; ++i) {
     const int c = lane + 32 * i;
-    const uint4 x0 = xs[0][c], x1 = xs[1][c], x2 = xs[2][c], x3 = xs[3][c];
+    const uint4 xv[4] = {xs[0][c], xs[1][c], xs[2][c], xs[3][c]};
     const float total = xsum[c];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const uint4 q = w.q[r][i];
-      const float dot = word_dot(q.x, x0) + word_dot(q.y, x1) + word_dot(q.z, x2) + word_dot(q.w, x3);
-      acc[r] += h2f(w.s[r][i]) * dot + h2f(w.b[r][i]) * total;
+      if (DP4A) {
+        acc[r] += (h2f(w.s[r][i]) * xscale[c]) * (float)chunk_dot_int(q, xv) + h2f(w.b[r][i]) * total;
+      } else {
+        const float dot = word_dot(q.x, xv[0]) + word_dot(q.y, xv[1]) + word_dot(q.z, xv[2]) + word_dot(q.w, xv[3]);
+        acc[r] += h2f(w.s[r][i]) * dot + h2f(w.b[r][i]) * total;
+      }
     }
   }
   write_rows<R, RESID, GATED>(acc, y, row0, lane, out, parity);
 }
 
-template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false, bool LOOP = true>
+template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false, bool LOOP = true,
+          bool DP4A = false>
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
                                      const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
                                      const h16* __restrict__ norm_w = nullptr, float eps = 0.0f, int groups = 0) {
@@ -260,12 +343,17 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   // The weights' loads are in flight; x (and y) come from the previous kernel.
   let_next_start();
   wait_previous();
+  static_assert(!DP4A || !SWIGLU, "the integer staging takes x as it is or normalized");
   __shared__ uint4 xs[4][K / 32];
   __shared__ float xsum[K / 32];
-  stage_x<K, SWIGLU, NORM>(x, norm_w, eps, xs, xsum);
+  __shared__ float xscale[K / 32];  // DP4A only (unused, the compiler drops it)
+  if (DP4A)
+    stage_x_int<K, NORM>(x, norm_w, eps, xs, xscale, xsum);
+  else
+    stage_x<K, SWIGLU, NORM>(x, norm_w, eps, xs, xsum);
   if (!LOOP) {  // one set of weight registers: more blocks resident where a grid covers the groups
     for (;; parity ^= 1) {
-      row_group<K, R, RESID, GATED>(cur, xs, xsum, y, first_row(group), lane, out_row(group), parity);
+      row_group<K, R, RESID, GATED, DP4A>(cur, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
       group += gridDim.x;
       if (group >= groups) return;
       load_row_weights(cur, w, scales, biases, first_row(group), lane);
@@ -274,7 +362,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   for (; group < groups; group += gridDim.x) {
     const bool more = group + (int)gridDim.x < groups;
     if (more) load_row_weights(next, w, scales, biases, first_row(group + gridDim.x), lane);
-    row_group<K, R, RESID, GATED>(cur, xs, xsum, y, first_row(group), lane, out_row(group), parity);
+    row_group<K, R, RESID, GATED, DP4A>(cur, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
     parity ^= 1;
     if (more) cur = next;
   }

@@ -67,6 +67,9 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   // layer has a batched product.
   bool batches = driver.compute_capability() >= 80 && env_switch("PENSIEVE_CUDA_BATCH_DECODER");
   BatchPlan plan;
+  // The GEMVs' products as byte dot products of 16-bit integer x, exact where float16 products
+  // round each (0: float16 products; bench/gpu/README.md, eleventh round).
+  const bool dp4a = env_switch("PENSIEVE_CUDA_GEMV_DP4A");
   // residual: y += W·x; norm: the RMS norm weight applied to x first (0: none); gated: [gate; up]
   // rows, y = silu(gate) · up.
   auto linear = [&](const kernels::LinearWeight& w, LinearPtrs& p, bool residual, cu::DevicePtr norm = 0,
@@ -77,7 +80,8 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
     // the registers allow (four a multiprocessor, where two rows a warp fitted two: +6 % decode,
     // bench/gpu/README.md, tenth round). Each shape also without the loop's second set of
     // registers, for where a grid of them covers every row group at once.
-    const ck::Gemv g{w.in_features(), 1, residual, norm != 0, gated};
+    ck::Gemv g{w.in_features(), 1, residual, norm != 0, gated};
+    g.dp4a = dp4a;
     for (const bool looped : {true, false}) {
       ck::Gemv v = g;
       v.looped = looped;

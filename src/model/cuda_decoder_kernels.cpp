@@ -448,7 +448,7 @@ __device__ __forceinline__ void gemm_rows(const uint4* __restrict__ x, const uin
 }  // namespace
 
 std::string Gemv::name() const {
-  return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (residual ? "_residual" : "") + (norm ? "_norm" : "") + (gated ? "_gated" : "") + (looped ? "" : "_single");
+  return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (residual ? "_residual" : "") + (norm ? "_norm" : "") + (gated ? "_gated" : "") + (looped ? "" : "_single") + (dp4a ? "_dp4a" : "");
 }
 
 std::string BatchGemm::name() const {
@@ -469,7 +469,7 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::
          "int groups) {\n  gemv<" + std::to_string(g.K) + ", " + std::to_string(g.R) + ", " +
          "false, " + (g.residual ? "true" : "false") + ", " + (g.norm ? "true" : "false") +
          ", " + (g.gated ? "true" : "false") + ", " + (g.looped ? "true" : "false") +
-         ">(x, w, scales, biases, y, norm_w, eps, groups);\n}\n";
+         ", " + (g.dp4a ? "true" : "false") + ">(x, w, scales, biases, y, norm_w, eps, groups);\n}\n";
   }
   if (gemms.empty()) return s;
   s += kBatchGemm;

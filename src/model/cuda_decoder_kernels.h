@@ -23,6 +23,7 @@ struct Gemv {
   int K = 0, R = 1;
   bool residual = false, norm = false, gated = false;
   bool looped = true;  // the next row group's weights load while one is computed
+  bool dp4a = false;   // x as 16-bit integers, byte dot products (kernels/cuda_gemv_source.h)
   std::string name() const;
 };
 
