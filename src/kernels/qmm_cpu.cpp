@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/env_switch.h"
 #include "kernels/cpu_dispatch.h"
 #include "kernels/qmm_detail.h"
 #include "kernels/swiglu_cpu.h"
@@ -50,6 +51,23 @@ int64_t rows_per_task(const QmmProblem& p, int threads) {
   if (!one_stream) rows = std::clamp<int64_t>(rows, 8, 64);
   if (p.layout == WeightLayout::tiled16) rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
   return rows;
+}
+
+// Decode's tasks as row bounds (guided): each a quarter (two threads) of what is left, down to 64
+// rows, so the threads' first tasks are long contiguous streams and the last ones short: the
+// thread that is ahead takes the short ones instead of waiting for the other's quarter (equal
+// quarters left a thread spinning ~10 % of a step on a 2-core VM; guided: +10 % decode,
+// bench/README.md).
+const std::vector<int64_t>& guided_bounds(int64_t N, int threads) {
+  thread_local std::vector<int64_t> bounds;
+  bounds.assign(1, 0);
+  for (int64_t at = 0; at < N;) {
+    int64_t rows = std::max<int64_t>(64, (N - at + 2 * threads - 1) / (2 * threads));
+    rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
+    at = std::min(N, at + rows);
+    bounds.push_back(at);
+  }
+  return bounds;
 }
 
 }  // namespace
@@ -141,6 +159,12 @@ void quantized_matmul_cpu(const QmmProblem& problem, QmmIsa isa) {
   // activations stay in L2 while its weight rows pass under them; consecutive tasks share their
   // weight rows, which then come from the shared L3.
   const int64_t m_tasks = (p.M + kActivationRowsPerTask - 1) / kActivationRowsPerTask;
+  static const bool guided = env_switch("PENSIEVE_CPU_GUIDED_TASKS");  // 0: equal quarters
+  if (guided && p.M <= kDecodeRows && p.layout == WeightLayout::tiled16 && pool.threads() > 1) {
+    const std::vector<int64_t>& b = guided_bounds(p.N, pool.threads());
+    pool.run(static_cast<int64_t>(b.size()) - 1, [&](int64_t t) { compute(p, a, b[t], b[t + 1], 0, p.M); });
+    return;
+  }
   pool.run(tasks * m_tasks, [&](int64_t t) {
     const int64_t n = t / m_tasks, m = t % m_tasks;
     compute(p, a, n * chunk, std::min(p.N, (n + 1) * chunk), m * kActivationRowsPerTask,

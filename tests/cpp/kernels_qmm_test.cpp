@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -78,11 +79,19 @@ struct Case {
   int M, N, K, bits, group;
 };
 
+// Leaves a freed buffer of y's size full of NaN in MLX's allocator cache, so that the next
+// output reuses it: rows a kernel leaves unwritten then show as NaN, not as an earlier result.
+void poison_next_output(const Case& c) {
+  auto poison = mx::full({c.M, c.N}, std::numeric_limits<float>::quiet_NaN(), mx::float32);
+  mx::eval(poison);
+}
+
 void check(const Case& c, mx::Dtype scale_dtype, uint64_t seed) {
   const auto q = quantize_random(c.N, c.K, c.bits, c.group, scale_dtype, seed);
   auto x = mx::random::normal({c.M, c.K}, mx::float32, 0.0f, 1.0f, mx::random::key(seed + 1));
   const auto ref = reference(x, q, c.bits, c.group);
   for (auto isa : isas_here()) {
+    poison_next_output(c);
     auto y = k::cpu_quantized_matmul(x, q.w, q.scales, q.biases, c.group, c.bits,
                                      k::WeightLayout::rows, isa);
     ASSERT_EQ(y.shape(), (mx::Shape{c.M, c.N}));
@@ -94,6 +103,7 @@ void check(const Case& c, mx::Dtype scale_dtype, uint64_t seed) {
     const auto w = k::to_tiled16(q.w), s = k::to_tiled16(q.scales), b = k::to_tiled16(q.biases);
     for (auto isa : isas_here()) {
       if (isa == k::QmmIsa::scalar) continue;  // tiled16 is read by the SIMD kernels only
+      poison_next_output(c);
       auto y = k::cpu_quantized_matmul(x, w, s, b, c.group, c.bits, k::WeightLayout::tiled16, isa);
       EXPECT_LT(relative_error(y, ref), tolerance(isa))
           << "tiled16 " << k::qmm_isa_name(isa) << " M=" << c.M << " N=" << c.N << " K=" << c.K
