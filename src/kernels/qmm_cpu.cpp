@@ -39,7 +39,8 @@ constexpr int64_t kActivationRowsPerTask = 64;
 
 // Output rows per task: enough tasks for load balance, few enough that each streams a
 // contiguous stretch of the weight. Decode (up to 8 activation rows, one pass of the tiled16
-// kernels) takes two tasks a thread: each thread then reads a few MB in one sequential stream,
+// kernels) takes guided_bounds' tasks, or with PENSIEVE_CPU_GUIDED_TASKS=0 two equal tasks a
+// thread: either way each thread reads a few MB in one sequential stream first,
 // which the prefetchers keep ahead of better than many 64-row stretches taken in turn by both
 // threads (one row: a step 13 % faster with two threads; 4 and 8 rows 4-6 %: bench/README.md).
 constexpr int64_t kDecodeRows = 8;
@@ -53,11 +54,11 @@ int64_t rows_per_task(const QmmProblem& p, int threads) {
   return rows;
 }
 
-// Decode's tasks as row bounds (guided): each a quarter (two threads) of what is left, down to 64
-// rows, so the threads' first tasks are long contiguous streams and the last ones short: the
-// thread that is ahead takes the short ones instead of waiting for the other's quarter (equal
-// quarters left a thread spinning ~10 % of a step on a 2-core VM; guided: +10 % decode,
-// bench/README.md).
+// Decode's tasks as row bounds (guided): each 1 / (2 · threads) of what is left (a quarter with two
+// threads), down to 64 rows, so the threads' first tasks are long contiguous streams and the last
+// ones short: a thread that is ahead takes the short ones instead of waiting for another's last
+// long task (two equal tasks a thread left both spinning for ~11 % of the kernel's time on a
+// 2-core VM; guided: +10 % decode, bench/README.md).
 const std::vector<int64_t>& guided_bounds(int64_t N, int threads) {
   thread_local std::vector<int64_t> bounds;
   bounds.assign(1, 0);
@@ -159,7 +160,7 @@ void quantized_matmul_cpu(const QmmProblem& problem, QmmIsa isa) {
   // activations stay in L2 while its weight rows pass under them; consecutive tasks share their
   // weight rows, which then come from the shared L3.
   const int64_t m_tasks = (p.M + kActivationRowsPerTask - 1) / kActivationRowsPerTask;
-  static const bool guided = env_switch("PENSIEVE_CPU_GUIDED_TASKS");  // 0: equal quarters
+  static const bool guided = env_switch("PENSIEVE_CPU_GUIDED_TASKS");  // 0: two equal tasks a thread
   if (guided && p.M <= kDecodeRows && p.layout == WeightLayout::tiled16 && pool.threads() > 1) {
     const std::vector<int64_t>& b = guided_bounds(p.N, pool.threads());
     pool.run(static_cast<int64_t>(b.size()) - 1, [&](int64_t t) { compute(p, a, b[t], b[t + 1], 0, p.M); });
