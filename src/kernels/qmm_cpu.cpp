@@ -45,8 +45,10 @@ constexpr int64_t kActivationRowsPerTask = 64;
 // threads (one row: a step 13 % faster with two threads; 4 and 8 rows 4-6 %: bench/README.md).
 constexpr int64_t kDecodeRows = 8;
 
+bool is_decode_pass(const QmmProblem& p) { return p.M <= kDecodeRows && p.layout == WeightLayout::tiled16; }
+
 int64_t rows_per_task(const QmmProblem& p, int threads) {
-  const bool one_stream = p.M <= kDecodeRows && p.layout == WeightLayout::tiled16;
+  const bool one_stream = is_decode_pass(p);
   const int64_t per_thread = one_stream ? 2 : 8;
   int64_t rows = (p.N + threads * per_thread - 1) / (threads * per_thread);
   if (!one_stream) rows = std::clamp<int64_t>(rows, 8, 64);
@@ -161,7 +163,7 @@ void quantized_matmul_cpu(const QmmProblem& problem, QmmIsa isa) {
   // weight rows, which then come from the shared L3.
   const int64_t m_tasks = (p.M + kActivationRowsPerTask - 1) / kActivationRowsPerTask;
   static const bool guided = env_switch("PENSIEVE_CPU_GUIDED_TASKS");  // 0: two equal tasks a thread
-  if (guided && p.M <= kDecodeRows && p.layout == WeightLayout::tiled16 && pool.threads() > 1) {
+  if (guided && is_decode_pass(p) && pool.threads() > 1) {
     const std::vector<int64_t>& b = guided_bounds(p.N, pool.threads());
     pool.run(static_cast<int64_t>(b.size()) - 1, [&](int64_t t) { compute(p, a, b[t], b[t + 1], 0, p.M); });
     return;
