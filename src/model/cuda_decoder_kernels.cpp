@@ -279,11 +279,26 @@ extern "C" __global__ void argmax(const h16* logits, int vocab, int* token) {
   token += blockIdx.x;
   float best = NEG_INF;
   int index = 0x7fffffff;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const float v = h2f(logits[i]);
-    if (v > best) {
-      best = v;
-      index = i;
+  if (vocab % 8 == 0) {  // rows 16-byte aligned: eight logits a load, a thread's loads out at once
+    const uint4* words = reinterpret_cast<const uint4*>(logits);
+#pragma unroll 4
+    for (int w = threadIdx.x; w < vocab / 8; w += blockDim.x) {
+      float v[8];
+      unpack8(words[w], v);
+#pragma unroll
+      for (int k = 0; k < 8; ++k)
+        if (v[k] > best) {  // a thread's indices rise: the first of equal values stays
+          best = v[k];
+          index = 8 * w + k;
+        }
+    }
+  } else {
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      const float v = h2f(logits[i]);
+      if (v > best) {
+        best = v;
+        index = i;
+      }
     }
   }
 #pragma unroll
