@@ -278,8 +278,7 @@ void CudaDecoder::step(int32_t token) {
 
   {
     void* params[] = {&token_, &token, &embed_.w, &embed_.scales, &embed_.biases, &h_, &vocab_};
-    const auto threads = static_cast<unsigned>(ck::embed_threads(c.hidden_size));
-    driver_.launch(embed_fn_, 1, 1, threads, params, stream_, overlap_);
+    driver_.launch(embed_fn_, 1, 1, ck::kEmbedThreads, params, stream_, overlap_);
   }
   for (auto& l : layers_) {
     gemv(l.qkv, h_, qkv_);  // qkv = W · rms_norm(h)

@@ -153,8 +153,7 @@ void CudaDecoder::step_rows(std::span<const int32_t> tokens) {
   int cap = capacity_, token_host = -1;
   {
     void* params[] = {&bs_.tokens, &token_host, &embed_.w, &embed_.scales, &embed_.biases, &bs_.h, &vocab_};
-    const auto threads = static_cast<unsigned>(ck::embed_threads(c.hidden_size));
-    driver_.launch(embed_fn_, static_cast<unsigned>(rows_), 1, threads, params, stream_, overlap_);
+    driver_.launch(embed_fn_, static_cast<unsigned>(rows_), 1, ck::kEmbedThreads, params, stream_, overlap_);
   }
   for (auto& l : layers_) {
     norm_rows(l.qkv.norm, bs_.h);

@@ -47,8 +47,6 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::
 // kernels/cuda_gemv_source.h).
 inline constexpr int kAttnThreads = 128;
 inline constexpr int kArgmaxThreads = 1024;
-// A thread a packed word of the embedding row (hidden ≤ 8192, a multiple of 1024): the row's
-// loads all go out at once instead of in turns.
-inline int embed_threads(int hidden) { return hidden / 8; }
+inline constexpr int kEmbedThreads = 128;
 
 }  // namespace pensieve::model::cuda_kernels
