@@ -22,22 +22,9 @@
     }                                                                         \
   } while (0)
 
-// Reads n 16-byte words (streaming loads, four in flight a thread) and folds them into one word a
-// block, written only if it matches a value no data here has (so the loads are not dropped).
-// OVERLAP: launched with programmatic dependent launch, it issues its first loads, lets the next
-// kernel start and waits for the previous one, as Pensieve's decoder kernels do.
-template <bool OVERLAP>
-__global__ void read_words(const uint4* __restrict__ p, size_t n, unsigned* sink) {
-  const size_t stride = (size_t)gridDim.x * blockDim.x;
-  size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+// The words i, i + stride, … below n (streaming loads, four in flight), folded into one by xor.
+__device__ __forceinline__ unsigned fold_words(const uint4* __restrict__ p, size_t i, size_t n, size_t stride) {
   unsigned acc = 0;
-  uint4 a = i < n ? __ldcs(p + i) : make_uint4(0, 0, 0, 0);
-  if (OVERLAP) {
-    asm volatile("griddepcontrol.launch_dependents;");
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-  }
-  acc ^= a.x ^ a.y ^ a.z ^ a.w;
-  i += stride;
   for (; i + 3 * stride < n; i += 4 * stride) {
     const uint4 b = __ldcs(p + i), c = __ldcs(p + i + stride), d = __ldcs(p + i + 2 * stride),
                 e = __ldcs(p + i + 3 * stride);
@@ -47,6 +34,23 @@ __global__ void read_words(const uint4* __restrict__ p, size_t n, unsigned* sink
     const uint4 b = __ldcs(p + i);
     acc ^= b.x ^ b.y ^ b.z ^ b.w;
   }
+  return acc;
+}
+
+// Reads n 16-byte words (streaming loads, four in flight a thread) and folds them into one word a
+// block, written only if it matches a value no data here has (so the loads are not dropped).
+// OVERLAP: launched with programmatic dependent launch, it issues its first loads, lets the next
+// kernel start and waits for the previous one, as Pensieve's decoder kernels do.
+template <bool OVERLAP>
+__global__ void read_words(const uint4* __restrict__ p, size_t n, unsigned* sink) {
+  const size_t stride = (size_t)gridDim.x * blockDim.x;
+  const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const uint4 a = i < n ? __ldcs(p + i) : make_uint4(0, 0, 0, 0);
+  if (OVERLAP) {
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+  }
+  const unsigned acc = a.x ^ a.y ^ a.z ^ a.w ^ fold_words(p, i + stride, n, stride);
   if (acc == 0x9e3779b9u) sink[blockIdx.x] = acc;
 }
 
@@ -101,16 +105,7 @@ __global__ void read_persistent(const Buffer* bufs, int n_bufs, unsigned* barrie
     const size_t n = bufs[m].words;
 #pragma unroll
     for (int k = 0; k < AHEAD; ++k) acc ^= ahead[k].x ^ ahead[k].y ^ ahead[k].z ^ ahead[k].w;
-    size_t i = first + AHEAD * stride;
-    for (; i + 3 * stride < n; i += 4 * stride) {
-      const uint4 b = __ldcs(p + i), c = __ldcs(p + i + stride), d = __ldcs(p + i + 2 * stride),
-                  e = __ldcs(p + i + 3 * stride);
-      acc ^= b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w ^ e.x ^ e.y ^ e.z ^ e.w;
-    }
-    for (; i < n; i += stride) {
-      const uint4 b = __ldcs(p + i);
-      acc ^= b.x ^ b.y ^ b.z ^ b.w;
-    }
+    acc ^= fold_words(p, first + AHEAD * stride, n, stride);
     if (m + 1 < n_bufs) request(bufs[m + 1]);
     grid_barrier(barrier, barrier + 1);
   }
