@@ -112,6 +112,25 @@ __global__ void read_persistent(const Buffer* bufs, int n_bufs, unsigned* barrie
   if (acc == 0x9e3779b9u) sink[blockIdx.x] = acc;
 }
 
+// GB/s of `bytes` read by each of `rounds` calls of enqueue_round (one call first, untimed, to
+// warm), timed by events on stream s.
+template <class F>
+double timed_gbps(size_t bytes, int rounds, cudaStream_t s, F&& enqueue_round) {
+  enqueue_round();
+  cudaEvent_t t0, t1;
+  CHECK(cudaEventCreate(&t0));
+  CHECK(cudaEventCreate(&t1));
+  CHECK(cudaEventRecord(t0, s));
+  for (int r = 0; r < rounds; ++r) enqueue_round();
+  CHECK(cudaEventRecord(t1, s));
+  CHECK(cudaEventSynchronize(t1));
+  float ms = 0;
+  CHECK(cudaEventElapsedTime(&ms, t0, t1));
+  CHECK(cudaEventDestroy(t0));
+  CHECK(cudaEventDestroy(t1));
+  return (double)bytes * rounds / (ms * 1e-3) / 1e9;
+}
+
 // GB/s of reading every buffer in order, `rounds` times, by one cooperative launch a round.
 template <int AHEAD>
 double persistent(const std::vector<Buffer>& bufs, int per_sm, int sms, int rounds, cudaStream_t s,
@@ -132,21 +151,10 @@ double persistent(const std::vector<Buffer>& bufs, int per_sm, int sms, int roun
   auto go = [&] {
     CHECK(cudaLaunchCooperativeKernel((const void*)read_persistent<AHEAD>, dim3(sms * per_sm), dim3(256), args, 0, s));
   };
-  go();  // warm
-  cudaEvent_t t0, t1;
-  CHECK(cudaEventCreate(&t0));
-  CHECK(cudaEventCreate(&t1));
-  CHECK(cudaEventRecord(t0, s));
-  for (int r = 0; r < rounds; ++r) go();
-  CHECK(cudaEventRecord(t1, s));
-  CHECK(cudaEventSynchronize(t1));
-  float ms = 0;
-  CHECK(cudaEventElapsedTime(&ms, t0, t1));
-  CHECK(cudaEventDestroy(t0));
-  CHECK(cudaEventDestroy(t1));
+  const double gbps = timed_gbps(bytes, rounds, s, go);
   CHECK(cudaFree(dev_bufs));
   CHECK(cudaFree(barrier));
-  return (double)bytes * rounds / (ms * 1e-3) / 1e9;
+  return gbps;
 }
 
 template <bool OVERLAP>
@@ -168,20 +176,9 @@ template <bool OVERLAP>
 double chain(const std::vector<Buffer>& bufs, int blocks, int rounds, cudaStream_t s, unsigned* sink) {
   size_t bytes = 0;
   for (const auto& b : bufs) bytes += b.words * 16;
-  for (const auto& b : bufs) launch<OVERLAP>(b, blocks, s, sink);  // warm
-  cudaEvent_t t0, t1;
-  CHECK(cudaEventCreate(&t0));
-  CHECK(cudaEventCreate(&t1));
-  CHECK(cudaEventRecord(t0, s));
-  for (int r = 0; r < rounds; ++r)
+  return timed_gbps(bytes, rounds, s, [&] {
     for (const auto& b : bufs) launch<OVERLAP>(b, blocks, s, sink);
-  CHECK(cudaEventRecord(t1, s));
-  CHECK(cudaEventSynchronize(t1));
-  float ms = 0;
-  CHECK(cudaEventElapsedTime(&ms, t0, t1));
-  CHECK(cudaEventDestroy(t0));
-  CHECK(cudaEventDestroy(t1));
-  return (double)bytes * rounds / (ms * 1e-3) / 1e9;
+  });
 }
 
 int main() {
