@@ -7,8 +7,8 @@ rows = list(csv.reader(open(sys.argv[1], errors="replace")))
 hi = next(i for i, r in enumerate(rows) if "Source" in r and any("Instructions Executed" in c for c in r))
 h = rows[hi]
 src = h.index("Source")
-ex = next(i for i, c in enumerate(h) if c.startswith("Warp") and "Instructions Executed" in c) if any(
-    c.startswith("Warp") and "Instructions Executed" in c for c in h) else next(i for i, c in enumerate(h) if "Instructions Executed" in c)
+executed = [i for i, c in enumerate(h) if "Instructions Executed" in c]
+ex = next((i for i in executed if h[i].startswith("Warp")), executed[0])  # warp-level where given
 st = next((i for i, c in enumerate(h) if "Stall Sampling (All" in c), None)
 print("columns:", h[ex], "|", h[st] if st is not None else "-")
 count, stall = collections.Counter(), collections.Counter()
