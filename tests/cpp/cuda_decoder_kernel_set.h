@@ -1,0 +1,49 @@
+#pragma once
+// The kernel variants the device decoder compiles for Phi-3-mini-128k (model/cuda_decoder.cpp and
+// cuda_decoder_batch.cpp pick them from the model's shapes): the GEMVs of qkv and lm_head, o,
+// gate_up and down, looped and single-set, with byte dot products; the batched products of the
+// same layers for up to 8 and up to 32 rows. Shared by cuda_kernel_source_test.cpp and
+// bench/gpu/decoder_source.cpp.
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "model/cuda_decoder_kernels.h"
+
+namespace pensieve::testing {
+
+struct DecoderKernelSet {
+  model::cuda_kernels::Dims dims{3072, 32, 32, 96, 64, 32};  // model/cuda_decoder.h's limits
+  std::vector<model::cuda_kernels::Gemv> gemvs;
+  std::vector<model::cuda_kernels::BatchGemm> gemms;
+
+  DecoderKernelSet() {
+    const std::tuple<int, bool, bool, bool> shapes[] = {  // K, residual, norm, gated
+        {3072, false, true, false},
+        {3072, true, false, false},
+        {3072, false, true, true},
+        {8192, true, false, false}};
+    for (const bool looped : {true, false})
+      for (const auto& [K, residual, norm, gated] : shapes) {
+        model::cuda_kernels::Gemv g{K, 1, residual, norm, gated};
+        g.looped = looped;
+        g.dp4a = true;
+        gemvs.push_back(g);
+      }
+    const std::pair<int, int> products[] = {{3072, 0}, {3072, 1}, {3072, 2}, {8192, 1}};  // K, mode
+    for (const auto& [K, mode] : products)
+      for (const int nt : {1, 4}) gemms.push_back(model::cuda_kernels::BatchGemm{K, 2, nt, mode});
+  }
+
+  // Every kernel the decoder looks up by name.
+  std::vector<std::string> names() const {
+    std::vector<std::string> all{"embed", "attention", "argmax", "attention_rows", "norm_rows"};
+    for (const auto& g : gemvs) all.push_back(g.name());
+    for (const auto& g : gemms) all.push_back(g.name());
+    return all;
+  }
+  std::string source() const { return model::cuda_kernels::source(dims, gemvs, gemms); }
+};
+
+}  // namespace pensieve::testing
