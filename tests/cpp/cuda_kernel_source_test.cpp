@@ -43,9 +43,10 @@ struct Nvrtc {
   int (*log)(void*, char*) = nullptr;
 
   // NVRTC finds its builtins library by name: loaded first from the same folder, it is found.
+  // Local: the CUDA driver's lookups (kernels/cuda_driver.cpp) search the global scope.
   bool load(const fs::path& dir) {
-    if (!dlopen((dir / "libnvrtc-builtins.so.13.0").c_str(), RTLD_NOW | RTLD_GLOBAL)) return false;
-    void* lib = dlopen((dir / "libnvrtc.so.13").c_str(), RTLD_NOW | RTLD_GLOBAL);
+    if (!dlopen((dir / "libnvrtc-builtins.so.13.0").c_str(), RTLD_NOW | RTLD_LOCAL)) return false;
+    void* lib = dlopen((dir / "libnvrtc.so.13").c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib) return false;
     auto get = [&](auto& fn, const char* name) {
       fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
