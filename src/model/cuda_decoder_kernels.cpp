@@ -99,10 +99,9 @@ __device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache,
   // earlier steps wrote: a lane's key is stale only where it is the new column (or the clamp's
   // stand-in).
   auto written_before = [&](int j0) { return PREFETCH && j0 < stop && min(j0 + u, stop - 1) != column; };
-  const bool prefetched = written_before(first_turn);
-  bool ahead = written_before(second_turn);  // kn holds the next turn
+  const bool prefetched = written_before(first_turn), second_prefetched = written_before(second_turn);
   if (prefetched) load_turn(first_turn, kq, vq);
-  if (ahead) load_turn(second_turn, kn, vn);
+  if (second_prefetched) load_turn(second_turn, kn, vn);
   if (PREFETCH) wait_previous();
   if (column >= chunk_start && column < chunk_start + len_per) {  // uniform over the block
     for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
@@ -133,10 +132,8 @@ __device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache,
     } else if (!prefetched) {
       load_turn(j0, kq, vq);
     }
-    if (j0 != first_turn || !ahead) {  // request the turn after this one
-      ahead = j0 + WARPS * 8 < stop;
-      if (ahead) load_turn(j0 + WARPS * 8, kn, vn);
-    }
+    // Request the turn after this one (unless it is the second and was prefetched).
+    if ((j0 != first_turn || !second_prefetched) && j0 + WARPS * 8 < stop) load_turn(j0 + WARPS * 8, kn, vn);
     float s = 0.0f;
 #pragma unroll
     for (int i = 0; i < Q / 8; ++i) {
