@@ -8,16 +8,16 @@
 //             bool DP4A = false>
 //   __device__ void gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y,
 //                        const h16* norm_w = nullptr, float eps = 0, int groups = 0);
-// for blocks of 256 threads: y = dequantize(w)·x (+ y when RESID), x 16-byte aligned. Row group g
-// is rows (g·8 + warp)·R … +R−1; a block takes groups blockIdx.x, + gridDim.x, … below `groups`
-// (0: one a block, the grid covering them), staging x once. LOOP loads the next group's weights
-// while it computes one (a second set of registers); without it a block holds one group's weights
-// and more blocks fit on a multiprocessor. SWIGLU reads x = [gate, up] (2K values) and uses
-// silu(gate)·up; NORM uses rms_norm(x) · norm_w instead of x (each block normalizes x itself: no
-// separate kernel). GATED (R = 1, a [gate; up] matrix of 2·M rows, M = 4·groups): warp w < 4 of
-// group g takes gate row i = 4g + w and warp w + 4 up row M + i, and y[i] = silu(gate_i) · up_i,
-// so the next GEMV reads M values ready-made instead of each of its blocks computing the SwiGLU
-// of all of them. DP4A stages x as 16-bit integers (a scale per 32 values) and takes the products
+// for blocks of 256 threads: y = dequantize(w)·x (+ y when RESID), x (and with DP4A norm_w)
+// 16-byte aligned. Row group g is rows (g·8 + warp)·R … +R−1; a block takes groups blockIdx.x,
+// + gridDim.x, … below `groups` (0: one a block, the grid covering them), staging x once. LOOP
+// loads the next group's weights while it computes one (a second set of registers, for
+// K <= 4096); without it a block holds one group's weights and more blocks fit on a
+// multiprocessor. SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; NORM uses
+// rms_norm(x) · norm_w instead of x (each block normalizes x itself: no separate kernel). GATED
+// (R = 1, a [gate; up] matrix of 2·M rows, M = 4·groups): warp w < 4 of group g takes gate row
+// i = 4g + w and warp w + 4 up row M + i, and y[i] = silu(gate_i) · up_i, so the next GEMV reads
+// M values ready-made instead of each of its blocks computing the SwiGLU of all of them. DP4A stages x as 16-bit integers (a scale per 32 values) and takes the products
 // as byte dot products (dp4a, two a weight byte): exact integer products in about half the
 // instructions of the float16 ones (the device decoder's choice: closer to MLX's logits, and its
 // gated GEMV 13 % shorter alone; bench/gpu/README.md, eleventh round).
@@ -156,44 +156,81 @@ __device__ __forceinline__ void stage_x(const h16* __restrict__ x, const h16* __
 }
 
 // x as integers for the byte dot products (DP4A): value v of a 32-value chunk c is
-// q = round(v / xscale[c]) in [-32767, 32767] (xscale[c] = max |v| / 32767), split as
+// q = round(v · 32767 / max |v|) in [-32767, 32767] (xscale[c] = max |v| / 32767 / 16), split as
 // q = 256·hi + lo (hi a signed byte, lo an unsigned one). xi[j][c] holds word j of the chunk
 // (values 8j … 8j+7) as {hi of values 0,2,4,6; hi of 1,3,5,7; lo of 0,2,4,6; lo of 1,3,5,7}, a
 // byte each in that order: a weight word's nibbles split as q & 0x0F0F0F0F (values 0,2,4,6) and
-// q >> 4 & 0x0F0F0F0F (1,3,5,7) meet them byte for byte. The products are then exact integers,
+// q & 0xF0F0F0F0 (16 times values 1,3,5,7) meet them byte for byte. The products are then exact integers,
 // where the half2 path rounds each to float16. xsum[c] as stage_x's. Ends with a barrier.
 __device__ __forceinline__ u32 pack_bytes(int a, int b, int c, int d) {
   return (u32)(a & 255) | ((u32)(b & 255) << 8) | ((u32)(c & 255) << 16) | ((u32)(d & 255) << 24);
 }
+// A thread's words of x (8 values each) in stage_x_int: words threadIdx.x + 256·t.
+template <int K>
+__host__ __device__ constexpr int x_words_a_thread() { return (K / 8 + 255) / 256; }
+// x is read once into registers and its squares summed from there, and the reciprocal of a
+// chunk's largest |value| is the fast one (q is exact to within its rounding either way, and
+// xscale is what dequantizes it): both shorten the chain every GEMV block runs through before its
+// first product (decode +2.5 % on an H100; bench/gpu/README.md, fourteenth round). norm_words:
+// the thread's words of the norm weight (NORM, 16-byte aligned), loaded by the caller before it
+// waits for the previous kernel (a weight: no kernel writes it; measured alike either way).
 template <int K, bool NORM>
-__device__ __forceinline__ void stage_x_int(const h16* __restrict__ x, const h16* __restrict__ norm_w, float eps,
-                                            uint4 (&xi)[4][K / 32], float (&xscale)[K / 32], float (&xsum)[K / 32]) {
-  constexpr int WARPS = 8;
+__device__ __forceinline__ void stage_x_int(const h16* __restrict__ x, const uint4 (&norm_words)[x_words_a_thread<K>()],
+                                            float eps, uint4 (&xi)[4][K / 32], float (&xscale)[K / 32],
+                                            float (&xsum)[K / 32]) {
+  constexpr int WARPS = 8, WORDS = x_words_a_thread<K>();
+  float v[WORDS][8];
   float norm_scale = 1.0f;
-  if (NORM) norm_scale = block_rms_scale<K>(x, eps);
-  for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {
-    float v[8];
-    unpack8(reinterpret_cast<const uint4*>(x)[word], v);
-    if (NORM) {
+  if (NORM) {  // as the rms_norm kernel: rsqrt(mean(x²) + eps), then weight · half(x · scale)
+    float squares = 0.0f;
 #pragma unroll
-      for (int k = 0; k < 8; ++k) v[k] = normed(v[k], norm_w[8 * word + k], norm_scale);
+    for (int t = 0; t < WORDS; ++t) {
+      const int word = threadIdx.x + t * WARPS * 32;
+      if (word < K / 8) {
+        unpack8(reinterpret_cast<const uint4*>(x)[word], v[t]);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) squares += v[t][k] * v[t][k];
+      }
+    }
+    __shared__ float part[WARPS];
+    squares = warp_sum(squares);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = squares;
+    __syncthreads();
+    float total = 0.0f;
+#pragma unroll
+    for (int i = 0; i < WARPS; ++i) total += part[i];
+    norm_scale = rsqrtf(total / K + eps);
+  }
+#pragma unroll
+  for (int t = 0; t < WORDS; ++t) {
+    const int word = threadIdx.x + t * WARPS * 32;
+    if (word >= K / 8) break;  // uniform over a warp: K / 8 is a multiple of 32
+    if (NORM) {
+      const u32 w[4] = {norm_words[t].x, norm_words[t].y, norm_words[t].z, norm_words[t].w};
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const h16 weight = (h16)(k & 1 ? w[k >> 1] >> 16 : w[k >> 1] & 0xffffu);  // value k of the word
+        v[t][k] = normed(v[t][k], weight, norm_scale);
+      }
+    } else {
+      unpack8(reinterpret_cast<const uint4*>(x)[word], v[t]);
     }
     float sum = 0.0f, amax = 0.0f;
 #pragma unroll
     for (int k = 0; k < 8; ++k) {
-      sum += v[k];
-      amax = fmaxf(amax, fabsf(v[k]));
+      sum += v[t][k];
+      amax = fmaxf(amax, fabsf(v[t][k]));
     }
     // The chunk's four words are four neighbouring lanes (word & 3 == lane & 3).
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
     amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
-    const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+    const float inv = amax > 0.0f ? __fdividef(32767.0f, amax) : 0.0f;
     int hi[8], lo[8];
 #pragma unroll
     for (int k = 0; k < 8; ++k) {
-      const int q = max(-32767, min(32767, __float2int_rn(v[k] * inv)));
+      const int q = max(-32767, min(32767, __float2int_rn(v[t][k] * inv)));
       hi[k] = q >> 8;  // arithmetic: q = 256·hi + lo with lo in [0, 255]
       lo[k] = q & 255;
     }
@@ -205,27 +242,30 @@ __device__ __forceinline__ void stage_x_int(const h16* __restrict__ x, const h16
     xi[word & 3][word >> 2] = packed;
     if ((word & 3) == 0) {
       xsum[word >> 2] = sum;
-      xscale[word >> 2] = amax / 32767.0f;
+      xscale[word >> 2] = amax / (32767.0f * 16.0f);  // chunk_dot_int16's products are 16 times
     }
   }
   __syncthreads();
 }
 __device__ __forceinline__ int dp4a_us(u32 a, u32 b, int c) { int d; asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c)); return d; }
 __device__ __forceinline__ u32 dp4a_uu(u32 a, u32 b, u32 c) { u32 d; asm("dp4a.u32.u32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c)); return d; }
-// A 16-byte chunk's 32 weights against x as stage_x_int left it: Σ nibble · q, exact.
-__device__ __forceinline__ int chunk_dot_int(uint4 q, const uint4 (&xv)[4]) {
+// A 16-byte chunk's 32 weights against x as stage_x_int left it: 16 · Σ nibble · q, exact. The
+// odd nibbles are taken in place (the byte's high half, 16 × the nibble) rather than shifted down
+// (a shift a word fewer), their sums kept apart and the even ones' scaled by 16 to meet them.
+__device__ __forceinline__ int chunk_dot_int16(uint4 q, const uint4 (&xv)[4]) {
   const u32 w[4] = {q.x, q.y, q.z, q.w};
-  int hi = 0;
-  u32 lo = 0;
+  int hi_even = 0, hi_odd = 0;
+  u32 lo_even = 0, lo_odd = 0;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
-    const u32 even = w[j] & 0x0F0F0F0Fu, odd = (w[j] >> 4) & 0x0F0F0F0Fu;
-    hi = dp4a_us(even, xv[j].x, hi);
-    hi = dp4a_us(odd, xv[j].y, hi);
-    lo = dp4a_uu(even, xv[j].z, lo);
-    lo = dp4a_uu(odd, xv[j].w, lo);
+    const u32 even = w[j] & 0x0F0F0F0Fu, odd16 = w[j] & 0xF0F0F0F0u;
+    hi_even = dp4a_us(even, xv[j].x, hi_even);
+    hi_odd = dp4a_us(odd16, xv[j].y, hi_odd);
+    lo_even = dp4a_uu(even, xv[j].z, lo_even);
+    lo_odd = dp4a_uu(odd16, xv[j].w, lo_odd);
   }
-  return hi * 256 + (int)lo;  // |hi| ≤ 32·15·128, lo ≤ 32·15·255: no overflow
+  // |16·hi_even + hi_odd| <= 2·16·240·128 and 16·lo_even + lo_odd <= 2·16·240·255: under 2^28.
+  return (hi_even * 16 + hi_odd) * 256 + (int)(lo_even * 16 + lo_odd);
 }
 
 // Eight 4-bit weights (one packed word) against x pre-paired as (x0,x4) (x1,x5) (x2,x6) (x3,x7):
@@ -250,18 +290,35 @@ struct RowWeights {
   uint4 q[R][K / 1024];
   h16 s[R][K / 1024], b[R][K / 1024];
 };
+// Where a lane reads its row group's weights: its first row's chunk `lane` and that chunk's
+// scale and bias. Advanced by whole groups of rows, so that each load is this base plus a
+// constant (an immediate offset) instead of an address computed from the row each turn (a fifth
+// of the looping GEMVs' instructions; with chunk_dot_int16, decode +1.6 % on an H100).
+struct RowCursor {
+  const uint4* w;
+  const h16* s;
+  const h16* b;
+  __device__ __forceinline__ void advance(long long rows, int K) {
+    w += rows * (K / 32);
+    s += rows * (K / 64);
+    b += rows * (K / 64);
+  }
+};
+template <int K>
+__device__ __forceinline__ RowCursor row_cursor(const uint4* w, const h16* scales, const h16* biases, int row0,
+                                                int lane) {
+  return {w + (size_t)row0 * (K / 32) + lane, scales + (size_t)row0 * (K / 64) + (lane >> 1),
+          biases + (size_t)row0 * (K / 64) + (lane >> 1)};
+}
 template <int K, int R>
-__device__ __forceinline__ void load_row_weights(RowWeights<K, R>& rw, const uint4* __restrict__ w, const h16* __restrict__ scales,
-                                          const h16* __restrict__ biases, int row0, int lane) {
+__device__ __forceinline__ void load_row_weights(RowWeights<K, R>& rw, const RowCursor& at) {
 #pragma unroll
   for (int r = 0; r < R; ++r) {
 #pragma unroll
     for (int i = 0; i < K / 1024; ++i) {
-      const int c = lane + 32 * i;
-      const size_t row = (size_t)(row0 + r);
-      rw.q[r][i] = __ldcs(w + row * (K / 32) + c);
-      rw.s[r][i] = scales[row * (K / 64) + (c >> 1)];
-      rw.b[r][i] = biases[row * (K / 64) + (c >> 1)];
+      rw.q[r][i] = __ldcs(at.w + r * (K / 32) + 32 * i);
+      rw.s[r][i] = at.s[r * (K / 64) + 16 * i];
+      rw.b[r][i] = at.b[r * (K / 64) + 16 * i];
     }
   }
 }
@@ -308,7 +365,9 @@ __device__ __forceinline__ void row_group(const RowWeights<K, R>& w, const uint4
     for (int r = 0; r < R; ++r) {
       const uint4 q = w.q[r][i];
       if (DP4A) {
-        acc[r] += (h2f(w.s[r][i]) * xscale[c]) * (float)chunk_dot_int(q, xv) + h2f(w.b[r][i]) * total;
+        // xscale holds a 16th of x's scale (chunk_dot_int16 gives 16 times the dot product).
+        acc[r] = fmaf(h2f(w.s[r][i]) * xscale[c], (float)chunk_dot_int16(q, xv), acc[r]);
+        acc[r] = fmaf(h2f(w.b[r][i]), total, acc[r]);
       } else {
         const float dot = word_dot(q.x, xv[0]) + word_dot(q.y, xv[1]) + word_dot(q.z, xv[2]) + word_dot(q.w, xv[3]);
         acc[r] += h2f(w.s[r][i]) * dot + h2f(w.b[r][i]) * total;
@@ -338,8 +397,20 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   };
   int parity = 0;  // the gated write's shared-memory slot
   int group = blockIdx.x;
+  // A block's next group is gridDim.x groups on: its rows that many groups' rows further.
+  const long long rows_a_step = (long long)gridDim.x * kOutsPerGroup * R;
+  RowCursor at = row_cursor<K>(w, scales, biases, first_row(group), lane);
   RowWeights<K, R> cur, next;
-  load_row_weights(cur, w, scales, biases, first_row(group), lane);
+  load_row_weights(cur, at);
+  uint4 norm_words[x_words_a_thread<K>()];  // DP4A with NORM: the staging's norm weights
+  auto load_norm_words = [&] {
+#pragma unroll
+    for (int t = 0; t < x_words_a_thread<K>(); ++t) {
+      const int word = threadIdx.x + t * 256;
+      if (DP4A && NORM && word < K / 8) norm_words[t] = reinterpret_cast<const uint4*>(norm_w)[word];
+    }
+  };
+  load_norm_words();
   // The weights' loads are in flight; x (and y) come from the previous kernel.
   let_next_start();
   wait_previous();
@@ -348,15 +419,19 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   __shared__ float xsum[K / 32];
   __shared__ float xscale[K / 32];  // DP4A only (unused, the compiler drops it)
   if (DP4A)
-    stage_x_int<K, NORM>(x, norm_w, eps, xs, xscale, xsum);
+    stage_x_int<K, NORM>(x, norm_words, eps, xs, xscale, xsum);
   else
     stage_x<K, SWIGLU, NORM>(x, norm_w, eps, xs, xsum);
-  if (!LOOP) {  // one set of weight registers: more blocks resident where a grid covers the groups
+  // One set of weight registers: more blocks resident where a grid covers the groups. Also for
+  // long rows (K = 8192: eight 16-byte loads a lane in flight), where two sets and x held in
+  // registers over both spilled.
+  if (!LOOP || K / 1024 > 4) {
     for (;; parity ^= 1) {
       row_group<K, R, RESID, GATED, DP4A>(cur, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
       group += gridDim.x;
       if (group >= groups) return;
-      load_row_weights(cur, w, scales, biases, first_row(group), lane);
+      at.advance(rows_a_step, K);
+      load_row_weights(cur, at);
     }
   }
   // The two register sets take turns: a turn requests the group after this one into the other
@@ -365,7 +440,10 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   // +2.9 % without it on an H200; bench/gpu/README.md, twelfth round).
   auto turn = [&](const RowWeights<K, R>& use, RowWeights<K, R>& fill) {
     const bool more = group + (int)gridDim.x < groups;
-    if (more) load_row_weights(fill, w, scales, biases, first_row(group + gridDim.x), lane);
+    if (more) {
+      at.advance(rows_a_step, K);
+      load_row_weights(fill, at);
+    }
     row_group<K, R, RESID, GATED, DP4A>(use, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
     group += gridDim.x;
     parity ^= 1;

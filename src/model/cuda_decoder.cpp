@@ -76,6 +76,8 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
                     bool gated = false) {
     if (batches) batches = plan_batch_gemm(w.in_features(), w.out_features(), residual ? 1 : gated ? 2 : 0, p, plan);
     if (gated && w.out_features() % 16 != 0) throw Error("CUDA decoder: gate_up rows not a multiple of 16");
+    // The GEMVs read the norm weight 16 bytes at a time (kernels/cuda_gemv_source.h, stage_x_int).
+    if (norm % 16 != 0) throw Error("CUDA decoder: a norm weight is not 16-byte aligned");
     // A row a warp (gated: warps 0-3 gate rows, 4-7 their up rows): as many blocks resident as
     // the registers allow (four a multiprocessor, where two rows a warp fitted two: +6 % decode,
     // bench/gpu/README.md, tenth round). Each shape also without the loop's second set of

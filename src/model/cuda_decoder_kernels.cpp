@@ -506,7 +506,11 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::
   s += kernels::kCudaGemvSource;
   s += kKernels;
   for (const auto& g : gemvs) {
-    s += "extern \"C\" __global__ void " + g.name() +
+    // A block a row group: as many resident a multiprocessor as the decoder's choice of these
+    // kernels assumes (the o and down projections' 384 groups all resident at once on an H100's
+    // 132 multiprocessors); left to itself the compiler gives K = 8192 82 registers, two blocks.
+    const char* bounds = g.looped ? "" : g.K > 4096 ? "__launch_bounds__(256, 3) " : "__launch_bounds__(256, 4) ";
+    s += std::string("extern \"C\" __global__ void ") + bounds + g.name() +
          "(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y, const h16* norm_w, float eps, "
          "int groups) {\n  gemv<" + std::to_string(g.K) + ", " + std::to_string(g.R) + ", " +
          "false, " + (g.residual ? "true" : "false") + ", " + (g.norm ? "true" : "false") +
