@@ -136,6 +136,12 @@ def compare_logprobs(on: dict, off: dict) -> dict:
     if n < len(off["tokens"]):
         top = sorted(off["top_logprobs"][n].values(), reverse=True)
         r["mlx_top2_gap_at_first_difference"] = round(top[0] - top[1], 4) if len(top) > 1 else None
+        # The decoder's own gap there and both servers' top two (reported, not judged): a small
+        # gap of the decoder's own is a near-tie of its own that a change in rounding may flip.
+        if n < len(on["tokens"]):
+            mine = sorted(on["top_logprobs"][n].values(), reverse=True)
+            r["decoder_top2_gap_at_first_difference"] = round(mine[0] - mine[1], 4) if len(mine) > 1 else None
+            r["top2_decoder_mlx"] = [{t: round(v, 4) for t, v in side["top_logprobs"][n].items()} for side in (on, off)]
     return r
 
 
