@@ -62,17 +62,12 @@ __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
-// As the rms_norm kernel: rsqrt(mean(x²) + eps) over x's N values, for a block of 8 warps (every
-// thread gets it).
+// rsqrt(mean(x²) + eps) over N values from each thread's sum of squares of its share, for a
+// block of 8 warps (every thread gets it).
 template <int N>
-__device__ __forceinline__ float block_rms_scale(const h16* x, float eps) {
+__device__ __forceinline__ float rms_scale_of_squares(float squares, float eps) {
   constexpr int WARPS = 8;
   __shared__ float part[WARPS];
-  float squares = 0.0f;
-  for (int i = threadIdx.x; i < N; i += WARPS * 32) {
-    const float v = h2f(x[i]);
-    squares += v * v;
-  }
   squares = warp_sum(squares);
   if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = squares;
   __syncthreads();
@@ -80,6 +75,18 @@ __device__ __forceinline__ float block_rms_scale(const h16* x, float eps) {
 #pragma unroll
   for (int i = 0; i < WARPS; ++i) total += part[i];
   return rsqrtf(total / N + eps);
+}
+// As the rms_norm kernel: rsqrt(mean(x²) + eps) over x's N values, for a block of 8 warps (every
+// thread gets it).
+template <int N>
+__device__ __forceinline__ float block_rms_scale(const h16* x, float eps) {
+  constexpr int WARPS = 8;
+  float squares = 0.0f;
+  for (int i = threadIdx.x; i < N; i += WARPS * 32) {
+    const float v = h2f(x[i]);
+    squares += v * v;
+  }
+  return rms_scale_of_squares<N>(squares, eps);
 }
 
 // A packed word's eight 4-bit values (nibble k = value k) as the half2 pairs (n0,n4) (n1,n5)
@@ -192,14 +199,7 @@ __device__ __forceinline__ void stage_x_int(const h16* __restrict__ x, const uin
         for (int k = 0; k < 8; ++k) squares += v[t][k] * v[t][k];
       }
     }
-    __shared__ float part[WARPS];
-    squares = warp_sum(squares);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = squares;
-    __syncthreads();
-    float total = 0.0f;
-#pragma unroll
-    for (int i = 0; i < WARPS; ++i) total += part[i];
-    norm_scale = rsqrtf(total / K + eps);
+    norm_scale = rms_scale_of_squares<K>(squares, eps);
   }
 #pragma unroll
   for (int t = 0; t < WORDS; ++t) {
