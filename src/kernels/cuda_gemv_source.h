@@ -17,10 +17,11 @@
 // rms_norm(x) · norm_w instead of x (each block normalizes x itself: no separate kernel). GATED
 // (R = 1, a [gate; up] matrix of 2·M rows, M = 4·groups): warp w < 4 of group g takes gate row
 // i = 4g + w and warp w + 4 up row M + i, and y[i] = silu(gate_i) · up_i, so the next GEMV reads
-// M values ready-made instead of each of its blocks computing the SwiGLU of all of them. DP4A stages x as 16-bit integers (a scale per 32 values) and takes the products
-// as byte dot products (dp4a, two a weight byte): exact integer products in about half the
-// instructions of the float16 ones (the device decoder's choice: closer to MLX's logits, and its
-// gated GEMV 13 % shorter alone; bench/gpu/README.md, eleventh round).
+// M values ready-made instead of each of its blocks computing the SwiGLU of all of them. DP4A
+// stages x as 16-bit integers (a scale per 32 values) and takes the products as byte dot products
+// (dp4a, two a weight byte): exact integer products in about half the instructions of the float16
+// ones (the device decoder's choice: closer to MLX's logits, and its gated GEMV 13 % shorter
+// alone; bench/gpu/README.md, eleventh round).
 namespace pensieve::kernels {
 
 // The block the template assumes, and how many rows the MLX custom kernel's warps take
@@ -167,8 +168,9 @@ __device__ __forceinline__ void stage_x(const h16* __restrict__ x, const h16* __
 // q = 256·hi + lo (hi a signed byte, lo an unsigned one). xi[j][c] holds word j of the chunk
 // (values 8j … 8j+7) as {hi of values 0,2,4,6; hi of 1,3,5,7; lo of 0,2,4,6; lo of 1,3,5,7}, a
 // byte each in that order: a weight word's nibbles split as q & 0x0F0F0F0F (values 0,2,4,6) and
-// q & 0xF0F0F0F0 (16 times values 1,3,5,7) meet them byte for byte. The products are then exact integers,
-// where the half2 path rounds each to float16. xsum[c] as stage_x's. Ends with a barrier.
+// q & 0xF0F0F0F0 (16 times values 1,3,5,7) meet them byte for byte. The products are then exact
+// integers, where the half2 path rounds each to float16. xsum[c] as stage_x's. Ends with a
+// barrier.
 __device__ __forceinline__ u32 pack_bytes(int a, int b, int c, int d) {
   return (u32)(a & 255) | ((u32)(b & 255) << 8) | ((u32)(c & 255) << 16) | ((u32)(d & 255) << 24);
 }
@@ -403,14 +405,11 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   RowWeights<K, R> cur, next;
   load_row_weights(cur, at);
   uint4 norm_words[x_words_a_thread<K>()];  // DP4A with NORM: the staging's norm weights
-  auto load_norm_words = [&] {
 #pragma unroll
-    for (int t = 0; t < x_words_a_thread<K>(); ++t) {
-      const int word = threadIdx.x + t * 256;
-      if (DP4A && NORM && word < K / 8) norm_words[t] = reinterpret_cast<const uint4*>(norm_w)[word];
-    }
-  };
-  load_norm_words();
+  for (int t = 0; t < x_words_a_thread<K>(); ++t) {
+    const int word = threadIdx.x + t * 256;
+    if (DP4A && NORM && word < K / 8) norm_words[t] = reinterpret_cast<const uint4*>(norm_w)[word];
+  }
   // The weights' loads are in flight; x (and y) come from the previous kernel.
   let_next_start();
   wait_previous();
