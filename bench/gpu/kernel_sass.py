@@ -4,8 +4,9 @@
 Compiles a headerless CUDA source (decoder_source.cpp prints the device decoder's) as the
 decoder does, with NVRTC for one architecture: ptxas's report (through NVRTC) gives each
 kernel's registers and spills, and, where `nvdisasm` is given, its instructions: the count by
-opcode of the whole kernel and of its largest loop (the longest backward branch's span). What it
-cannot tell: how often each instruction runs, or stalls (ncu on the GPU: sass_mix.py).
+opcode of the whole kernel and of its largest loop (the longest backward branch's span that no
+unconditional EXIT or BRA interrupts: not a slow path's jump back from past the kernel's end).
+What it cannot tell: how often each instruction runs, or stalls (ncu on the GPU: sass_mix.py).
 
 NVRTC is the one `make test` installs into .venv (nvidia-cuda-nvrtc, MLX's CUDA 13 build's);
 nvdisasm comes as a PyPI wheel, installed outside the repository:
@@ -107,13 +108,23 @@ def sass_by_kernel(nvdisasm, cubin_path):
     return kernels
 
 
+def unconditional_exit(text):
+    """An EXIT or a plain BRA with no predicate: control does not fall through it."""
+    words = text.split()
+    return bool(words) and words[0] in ("EXIT", "BRA")
+
+
 def largest_loop(ins, labels):
-    """The span [first, last] of the longest backward branch, or None."""
+    """The span [first, last] of the longest backward branch that closes a loop, or None. A
+    branch back over an unconditional EXIT or BRA is not one: the compiler places slow paths (a
+    division's, a divergent shuffle's) after the kernel's end and branches back from them."""
     best = None
     for j, text in enumerate(ins):
         m = re.search(r"BRA\s+`?\((\.L_x_\d+)\)", text)
         if m and labels.get(m.group(1), j + 1) <= j:
             first = labels[m.group(1)]
+            if any(unconditional_exit(t) for t in ins[first:j]):
+                continue
             if best is None or j - first > best[1] - best[0]:
                 best = (first, j)
     return best
