@@ -12,7 +12,7 @@
 // 16-byte aligned. Row group g is rows (g·8 + warp)·R … +R−1; a block takes groups blockIdx.x,
 // + gridDim.x, … below `groups` (0: one a block, the grid covering them), staging x once. LOOP
 // loads the next group's weights while it computes one (a second set of registers, for
-// K <= 4096); without it a block holds one group's weights and more blocks fit on a
+// K <= GEMV_MAX_TWO_SET_K); without it a block holds one group's weights and more blocks fit on a
 // multiprocessor. SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; NORM uses
 // rms_norm(x) · norm_w instead of x (each block normalizes x itself: no separate kernel). GATED
 // (R = 1, a [gate; up] matrix of 2·M rows, M = 4·groups): warp w < 4 of group g takes gate row
@@ -30,9 +30,13 @@ namespace pensieve::kernels {
 // multiple of 8), and at most as many blocks. The device decoder takes a row a warp (more blocks
 // resident; model/cuda_decoder.cpp).
 inline constexpr int kGemvThreads = 256;
+// The longest rows for which LOOP keeps a second set of weight registers (the template's
+// GEMV_MAX_TWO_SET_K below, the same number): longer ones hold one set, looping or not.
+inline constexpr int kGemvMaxTwoSetK = 4096;
 inline int gemv_rows_per_warp(int out) { return out >= 8192 && out % 16 == 0 ? 2 : 1; }
 
 inline constexpr const char* kCudaGemvSource = R"(
+#define GEMV_MAX_TWO_SET_K 4096
 typedef unsigned short h16;
 typedef unsigned int u32;
 __device__ __forceinline__ float h2f(h16 h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
@@ -424,7 +428,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   // One set of weight registers: more blocks resident where a grid covers the groups. Also for
   // long rows (K = 8192: eight 16-byte loads a lane in flight), where two sets and x held in
   // registers over both spilled.
-  if (!LOOP || K / 1024 > 4) {
+  if (!LOOP || K > GEMV_MAX_TWO_SET_K) {
     for (;; parity ^= 1) {
       row_group<K, R, RESID, GATED, DP4A>(cur, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
       group += gridDim.x;

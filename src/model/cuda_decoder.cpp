@@ -81,12 +81,13 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
     // A row a warp (gated: warps 0-3 gate rows, 4-7 their up rows): as many blocks resident as
     // the registers allow (four a multiprocessor, where two rows a warp fitted two: +6 % decode,
     // bench/gpu/README.md, tenth round). Each shape also without the loop's second set of
-    // registers, for where a grid of them covers every row group at once.
+    // registers, for where a grid of them covers every row group at once. Rows longer than
+    // kGemvMaxTwoSetK hold one set either way: their single-set kernel loops as well.
     ck::Gemv g{w.in_features(), 1, residual, norm != 0, gated};
     g.dp4a = dp4a;
     for (const bool looped : {true, false}) {
       ck::Gemv v = g;
-      v.looped = looped;
+      v.looped = looped && v.K <= kernels::kGemvMaxTwoSetK;
       if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == v.name(); }))
         gemvs.push_back(v);
     }
@@ -144,7 +145,7 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
       p->blocks = static_cast<unsigned>(p->groups);
     } else {
       ck::Gemv many = g;
-      many.looped = looped;
+      many.looped = looped && many.K <= kernels::kGemvMaxTwoSetK;
       p->fn = module_->function(many.name());
       // Looped: every resident slot takes a block (a block stages x once for all of its groups),
       // rather than fewer blocks of equal shares, which left some multiprocessors one block.
@@ -154,7 +155,7 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
                                                            p == &layers_[0].gate_up || p == &layers_[0].down))
       log::info(g.name() + ": " + std::to_string(p->groups) + " row groups, " + std::to_string(p->blocks) + " blocks, " +
                 std::to_string(resident(p->fn) / driver_.multiprocessors()) + " resident a multiprocessor" +
-                (p->fn == single_fn ? " (single)" : ""));
+                (p->fn == single_fn && p->blocks == static_cast<unsigned>(p->groups) ? " (single)" : ""));
   }
 
   vocab_ = lm_head_.out;

@@ -1,14 +1,15 @@
 #pragma once
 // The kernel variants the device decoder compiles for Phi-3-mini-128k (model/cuda_decoder.cpp and
 // cuda_decoder_batch.cpp pick them from the model's shapes): the GEMVs of qkv and lm_head, o,
-// gate_up and down, looped and single-set, with byte dot products; the batched products of the
-// same layers for up to 8 and up to 32 rows. Shared by cuda_kernel_source_test.cpp and
-// bench/gpu/decoder_source.cpp.
+// gate_up and down, looped (K <= kGemvMaxTwoSetK) and single-set, with byte dot products; the
+// batched products of the same layers for up to 8 and up to 32 rows. Shared by
+// cuda_kernel_source_test.cpp and bench/gpu/decoder_source.cpp.
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "kernels/cuda_gemv_source.h"
 #include "model/cuda_decoder_kernels.h"
 
 namespace pensieve::testing {
@@ -26,6 +27,7 @@ struct DecoderKernelSet {
         {8192, true, false, false}};
     for (const bool looped : {true, false})
       for (const auto& [K, residual, norm, gated] : shapes) {
+        if (looped && K > kernels::kGemvMaxTwoSetK) continue;  // its single-set kernel loops too
         model::cuda_kernels::Gemv g{K, 1, residual, norm, gated};
         g.looped = looped;
         g.dp4a = true;
