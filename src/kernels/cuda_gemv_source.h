@@ -5,30 +5,31 @@
 //
 // Defines h16 and u32, h2f/f2h/round_h, half2 hfma2/hmul2/hsub2/h2sum/pack2, warp_sum, and
 //   template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false, bool LOOP = true,
-//             bool DP4A = false>
+//             bool DP4A = false, int WARPS = 8>
 //   __device__ void gemv(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y,
 //                        const h16* norm_w = nullptr, float eps = 0, int groups = 0);
-// for blocks of 256 threads: y = dequantize(w)·x (+ y when RESID), x (and with DP4A norm_w)
-// 16-byte aligned. Row group g is rows (g·8 + warp)·R … +R−1; a block takes groups blockIdx.x,
+// for blocks of WARPS warps: y = dequantize(w)·x (+ y when RESID), x (and with DP4A norm_w)
+// 16-byte aligned. Row group g is rows (g·WARPS + warp)·R … +R−1; a block takes groups blockIdx.x,
 // + gridDim.x, … below `groups` (0: one a block, the grid covering them), staging x once. LOOP
 // loads the next group's weights while it computes one (a second set of registers, for
 // K <= GEMV_MAX_TWO_SET_K); without it a block holds one group's weights and more blocks fit on a
 // multiprocessor. SWIGLU reads x = [gate, up] (2K values) and uses silu(gate)·up; NORM uses
 // rms_norm(x) · norm_w instead of x (each block normalizes x itself: no separate kernel). GATED
-// (R = 1, a [gate; up] matrix of 2·M rows, M = 4·groups): warp w < 4 of group g takes gate row
-// i = 4g + w and warp w + 4 up row M + i, and y[i] = silu(gate_i) · up_i, so the next GEMV reads
-// M values ready-made instead of each of its blocks computing the SwiGLU of all of them. DP4A
+// (R = 1, a [gate; up] matrix of 2·M rows, M = groups·WARPS/2): warp w < WARPS/2 of group g
+// takes gate row i = g·WARPS/2 + w and warp w + WARPS/2 up row M + i, and y[i] = silu(gate_i) ·
+// up_i, so the next GEMV reads M values ready-made instead of each of its blocks computing the
+// SwiGLU of all of them. DP4A
 // stages x as 16-bit integers (a scale per 32 values) and takes the products as byte dot products
 // (dp4a, two a weight byte): exact integer products in about half the instructions of the float16
 // ones (the device decoder's choice: closer to MLX's logits, and its gated GEMV 13 % shorter
 // alone; bench/gpu/README.md, eleventh round).
 namespace pensieve::kernels {
 
-// The block the template assumes, and how many rows the MLX custom kernel's warps take
-// (kernels/gemv_cuda.h, a block a row group): two a warp where the matrix has enough rows to fill
-// the GPU (x staged half as often), else one. There are out / (8 · rows a warp) row groups (out a
-// multiple of 8), and at most as many blocks. The device decoder takes a row a warp (more blocks
-// resident; model/cuda_decoder.cpp).
+// The block the MLX custom kernel takes (the template's default WARPS = 8), and how many rows its
+// warps take (kernels/gemv_cuda.h, a block a row group): two a warp where the matrix has enough
+// rows to fill the GPU (x staged half as often), else one. There are out / (8 · rows a warp) row
+// groups (out a multiple of 8), and at most as many blocks. The device decoder takes a row a warp
+// in larger blocks (model/cuda_decoder_kernels.h, gemv_block_warps).
 inline constexpr int kGemvThreads = 256;
 // The longest rows for which LOOP keeps a second set of weight registers (the template's
 // GEMV_MAX_TWO_SET_K below, the same number): longer ones hold one set, looping or not.
@@ -68,10 +69,9 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 // rsqrt(mean(x²) + eps) over N values from each thread's sum of squares of its share, for a
-// block of 8 warps (every thread gets it).
-template <int N>
+// block of WARPS warps (every thread gets it).
+template <int N, int WARPS = 8>
 __device__ __forceinline__ float rms_scale_of_squares(float squares, float eps) {
-  constexpr int WARPS = 8;
   __shared__ float part[WARPS];
   squares = warp_sum(squares);
   if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = squares;
@@ -81,17 +81,16 @@ __device__ __forceinline__ float rms_scale_of_squares(float squares, float eps) 
   for (int i = 0; i < WARPS; ++i) total += part[i];
   return rsqrtf(total / N + eps);
 }
-// As the rms_norm kernel: rsqrt(mean(x²) + eps) over x's N values, for a block of 8 warps (every
-// thread gets it).
-template <int N>
+// As the rms_norm kernel: rsqrt(mean(x²) + eps) over x's N values, for a block of WARPS warps
+// (every thread gets it).
+template <int N, int WARPS = 8>
 __device__ __forceinline__ float block_rms_scale(const h16* x, float eps) {
-  constexpr int WARPS = 8;
   float squares = 0.0f;
   for (int i = threadIdx.x; i < N; i += WARPS * 32) {
     const float v = h2f(x[i]);
     squares += v * v;
   }
-  return rms_scale_of_squares<N>(squares, eps);
+  return rms_scale_of_squares<N, WARPS>(squares, eps);
 }
 
 // A packed word's eight 4-bit values (nibble k = value k) as the half2 pairs (n0,n4) (n1,n5)
@@ -134,12 +133,11 @@ __device__ __forceinline__ h16 add_rounded(h16 y, float v) { return f2h(h2f(y) +
 // paired as word_dot wants them, xsum[c] the sum of each 32 (for the biases). SWIGLU reads x =
 // [gate, up] (2K values) and uses silu(gate)·up; NORM uses rms_norm(x) · norm_w. Ends with a
 // barrier.
-template <int K, bool SWIGLU, bool NORM>
+template <int K, bool SWIGLU, bool NORM, int WARPS = 8>
 __device__ __forceinline__ void stage_x(const h16* __restrict__ x, const h16* __restrict__ norm_w, float eps,
                                         uint4 (&xs)[4][K / 32], float (&xsum)[K / 32]) {
-  constexpr int WARPS = 8;
   float norm_scale = 1.0f;
-  if (NORM) norm_scale = block_rms_scale<K>(x, eps);  // then weight · half(x · scale)
+  if (NORM) norm_scale = block_rms_scale<K, WARPS>(x, eps);  // then weight · half(x · scale)
   for (int word = threadIdx.x; word < K / 8; word += WARPS * 32) {
     float v[8];
     if (SWIGLU) {
@@ -178,20 +176,20 @@ __device__ __forceinline__ void stage_x(const h16* __restrict__ x, const h16* __
 __device__ __forceinline__ u32 pack_bytes(int a, int b, int c, int d) {
   return (u32)(a & 255) | ((u32)(b & 255) << 8) | ((u32)(c & 255) << 16) | ((u32)(d & 255) << 24);
 }
-// A thread's words of x (8 values each) in stage_x_int: words threadIdx.x + 256·t.
-template <int K>
-__host__ __device__ constexpr int x_words_a_thread() { return (K / 8 + 255) / 256; }
+// A thread's words of x (8 values each) in stage_x_int: words threadIdx.x + 32·WARPS·t.
+template <int K, int WARPS = 8>
+__host__ __device__ constexpr int x_words_a_thread() { return (K / 8 + 32 * WARPS - 1) / (32 * WARPS); }
 // x is read once into registers and its squares summed from there, and the reciprocal of a
 // chunk's largest |value| is the fast one (q is exact to within its rounding either way, and
 // xscale is what dequantizes it): both shorten the chain every GEMV block runs through before its
 // first product (decode +2.5 % on an H100; bench/gpu/README.md, fourteenth round). norm_words:
 // the thread's words of the norm weight (NORM, 16-byte aligned), loaded by the caller before it
 // waits for the previous kernel (a weight: no kernel writes it; measured alike either way).
-template <int K, bool NORM>
-__device__ __forceinline__ void stage_x_int(const h16* __restrict__ x, const uint4 (&norm_words)[x_words_a_thread<K>()],
-                                            float eps, uint4 (&xi)[4][K / 32], float (&xscale)[K / 32],
-                                            float (&xsum)[K / 32]) {
-  constexpr int WARPS = 8, WORDS = x_words_a_thread<K>();
+template <int K, bool NORM, int WARPS = 8>
+__device__ __forceinline__ void stage_x_int(const h16* __restrict__ x,
+                                            const uint4 (&norm_words)[x_words_a_thread<K, WARPS>()], float eps,
+                                            uint4 (&xi)[4][K / 32], float (&xscale)[K / 32], float (&xsum)[K / 32]) {
+  constexpr int WORDS = x_words_a_thread<K, WARPS>();
   float v[WORDS][8];
   float norm_scale = 1.0f;
   if (NORM) {  // as the rms_norm kernel: rsqrt(mean(x²) + eps), then weight · half(x · scale)
@@ -205,7 +203,7 @@ __device__ __forceinline__ void stage_x_int(const h16* __restrict__ x, const uin
         for (int k = 0; k < 8; ++k) squares += v[t][k] * v[t][k];
       }
     }
-    norm_scale = rms_scale_of_squares<K>(squares, eps);
+    norm_scale = rms_scale_of_squares<K, WARPS>(squares, eps);
   }
 #pragma unroll
   for (int t = 0; t < WORDS; ++t) {
@@ -333,16 +331,17 @@ __device__ __forceinline__ void load_row_weights(RowWeights<K, R>& rw, const Row
 // GATED (R = 1): warps 4-7 pass their up rows' sums to warps 0-3 through shared memory (two
 // slots, alternating by group, so one barrier a group suffices), which write y[out] =
 // silu(gate) · up as MLX's path rounds it: gate and up to half, silu rounded, the product rounded.
-template <int R, bool RESID, bool GATED>
+template <int R, bool RESID, bool GATED, int WARPS = 8>
 __device__ __forceinline__ void write_rows(float (&acc)[R], h16* y, int row0, int lane, int out = 0, int parity = 0) {
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
   if (GATED) {
-    __shared__ float up_sum[2][4];
+    constexpr int HALF = WARPS / 2;
+    __shared__ float up_sum[2][HALF];
     const int warp = threadIdx.x >> 5;
-    if (warp >= 4 && lane == 0) up_sum[parity][warp - 4] = acc[0];
+    if (warp >= HALF && lane == 0) up_sum[parity][warp - HALF] = acc[0];
     __syncthreads();
-    if (warp < 4 && lane == 0) y[out] = f2h(silu_mul(round_h(acc[0]), round_h(up_sum[parity][warp])));
+    if (warp < HALF && lane == 0) y[out] = f2h(silu_mul(round_h(acc[0]), round_h(up_sum[parity][warp])));
   } else if (lane < R) {
     float mine = acc[0];
 #pragma unroll
@@ -355,7 +354,7 @@ __device__ __forceinline__ void write_rows(float (&acc)[R], h16* y, int row0, in
 
 // One row group: a warp's R rows, each lane's chunks c = lane + 32i against x as stage_x (DP4A:
 // stage_x_int, with xscale) left it.
-template <int K, int R, bool RESID, bool GATED, bool DP4A>
+template <int K, int R, bool RESID, bool GATED, bool DP4A, int WARPS = 8>
 __device__ __forceinline__ void row_group(const RowWeights<K, R>& w, const uint4 (&xs)[4][K / 32],
                                           const float (&xscale)[K / 32], const float (&xsum)[K / 32], h16* y,
                                           int row0, int lane, int out = 0, int parity = 0) {
@@ -380,26 +379,25 @@ __device__ __forceinline__ void row_group(const RowWeights<K, R>& w, const uint4
       }
     }
   }
-  write_rows<R, RESID, GATED>(acc, y, row0, lane, out, parity);
+  write_rows<R, RESID, GATED, WARPS>(acc, y, row0, lane, out, parity);
 }
 
 template <int K, int R, bool SWIGLU, bool RESID, bool NORM = false, bool GATED = false, bool LOOP = true,
-          bool DP4A = false>
+          bool DP4A = false, int WARPS = 8>
 __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __restrict__ w,
                                      const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
                                      const h16* __restrict__ norm_w = nullptr, float eps = 0.0f, int groups = 0) {
-  constexpr int WARPS = 8;
   const int lane = threadIdx.x & 31;
-  static_assert(!GATED || R == 1, "a gated GEMV takes a gate row or an up row a warp");
+  static_assert(!GATED || (R == 1 && WARPS % 2 == 0), "a gated GEMV takes a gate row or an up row a warp, half each");
   // Row groups (8 warps' rows) g = blockIdx.x, + gridDim.x, … < groups: x is staged once a block,
   // and the next group's weights load while this one's are used.
   if (groups <= 0) groups = gridDim.x;
   const int warp = threadIdx.x >> 5;
   constexpr int kOutsPerGroup = GATED ? WARPS / 2 : WARPS;  // y values a row group writes
-  auto out_row = [&](int group) { return group * kOutsPerGroup + (GATED ? (warp & 3) : warp); };
+  auto out_row = [&](int group) { return group * kOutsPerGroup + (GATED ? warp % kOutsPerGroup : warp); };
   auto first_row = [&](int group) {
-    // Gated: the up rows start at M = groups · 4.
-    return GATED ? out_row(group) + (warp >> 2) * groups * kOutsPerGroup : out_row(group) * R;
+    // Gated: the up rows start at M = groups · WARPS / 2.
+    return GATED ? out_row(group) + (warp / kOutsPerGroup) * groups * kOutsPerGroup : out_row(group) * R;
   };
   int parity = 0;  // the gated write's shared-memory slot
   int group = blockIdx.x;
@@ -408,10 +406,10 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   RowCursor at = row_cursor<K>(w, scales, biases, first_row(group), lane);
   RowWeights<K, R> cur, next;
   load_row_weights(cur, at);
-  uint4 norm_words[x_words_a_thread<K>()];  // DP4A with NORM: the staging's norm weights
+  uint4 norm_words[x_words_a_thread<K, WARPS>()];  // DP4A with NORM: the staging's norm weights
 #pragma unroll
-  for (int t = 0; t < x_words_a_thread<K>(); ++t) {
-    const int word = threadIdx.x + t * 256;
+  for (int t = 0; t < x_words_a_thread<K, WARPS>(); ++t) {
+    const int word = threadIdx.x + t * 32 * WARPS;
     if (DP4A && NORM && word < K / 8) norm_words[t] = reinterpret_cast<const uint4*>(norm_w)[word];
   }
   // The weights' loads are in flight; x (and y) come from the previous kernel.
@@ -422,15 +420,15 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
   __shared__ float xsum[K / 32];
   __shared__ float xscale[K / 32];  // DP4A only (unused, the compiler drops it)
   if (DP4A)
-    stage_x_int<K, NORM>(x, norm_words, eps, xs, xscale, xsum);
+    stage_x_int<K, NORM, WARPS>(x, norm_words, eps, xs, xscale, xsum);
   else
-    stage_x<K, SWIGLU, NORM>(x, norm_w, eps, xs, xsum);
+    stage_x<K, SWIGLU, NORM, WARPS>(x, norm_w, eps, xs, xsum);
   // One set of weight registers: more blocks resident where a grid covers the groups. Also for
   // long rows (K = 8192: eight 16-byte loads a lane in flight), where two sets and x held in
   // registers over both spilled.
   if (!LOOP || K > GEMV_MAX_TWO_SET_K) {
     for (;; parity ^= 1) {
-      row_group<K, R, RESID, GATED, DP4A>(cur, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
+      row_group<K, R, RESID, GATED, DP4A, WARPS>(cur, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
       group += gridDim.x;
       if (group >= groups) return;
       at.advance(rows_a_step, K);
@@ -447,7 +445,7 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
       at.advance(rows_a_step, K);
       load_row_weights(fill, at);
     }
-    row_group<K, R, RESID, GATED, DP4A>(use, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
+    row_group<K, R, RESID, GATED, DP4A, WARPS>(use, xs, xscale, xsum, y, first_row(group), lane, out_row(group), parity);
     group += gridDim.x;
     parity ^= 1;
     return more;

@@ -78,20 +78,20 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
     if (gated && w.out_features() % 16 != 0) throw Error("CUDA decoder: gate_up rows not a multiple of 16");
     // The GEMVs read the norm weight 16 bytes at a time (kernels/cuda_gemv_source.h, stage_x_int).
     if (norm % 16 != 0) throw Error("CUDA decoder: a norm weight is not 16-byte aligned");
-    // A row a warp (gated: warps 0-3 gate rows, 4-7 their up rows): as many blocks resident as
-    // the registers allow (four a multiprocessor, where two rows a warp fitted two: +6 % decode,
-    // bench/gpu/README.md, tenth round). Each shape also without the loop's second set of
-    // registers, for where a grid of them covers every row group at once. Rows longer than
-    // kGemvMaxTwoSetK hold one set either way: their single-set kernel loops as well.
+    // A row a warp (gated: the block's first half of warps gate rows, the second their up rows;
+    // a row a warp rather than two: +6 % decode, bench/gpu/README.md, tenth round), blocks of
+    // ck::gemv_block_warps. Each shape also without the loop's second set of registers, for where
+    // a grid of them covers every row group at once. Rows longer than kGemvMaxTwoSetK hold one
+    // set either way: their single-set kernel loops as well.
     ck::Gemv g{w.in_features(), 1, residual, norm != 0, gated};
     g.dp4a = dp4a;
     for (const bool looped : {true, false}) {
       ck::Gemv v = g;
       v.looped = looped && v.K <= kernels::kGemvMaxTwoSetK;
+      v.warps = ck::gemv_block_warps(looped, w.out_features());
       if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == v.name(); }))
         gemvs.push_back(v);
     }
-    p.groups = w.out_features() / (gated ? 2 * 4 : 8);  // gated: 4 outputs from 8 rows a group
     p.w = cuda_array_ptr(w.weight);
     p.norm = norm;
     p.scales = cuda_array_ptr(*w.scales);
@@ -127,34 +127,41 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   argmax_fn_ = module_->function("argmax");
   const bool looped = env_switch("PENSIEVE_CUDA_GEMV_LOOP");  // 0: a block a row group
   std::vector<std::pair<cu::Function, int>> resident_of;  // blocks resident at once, a kernel
-  auto resident = [&](cu::Function fn) {
+  auto resident = [&](cu::Function fn, int threads) {
     auto known = std::find_if(resident_of.begin(), resident_of.end(), [&](const auto& e) { return e.first == fn; });
     if (known == resident_of.end())
       known = resident_of.insert(resident_of.end(),
-                                 {fn, std::max(1, driver_.resident_blocks(fn, kernels::kGemvThreads) * driver_.multiprocessors())});
+                                 {fn, std::max(1, driver_.resident_blocks(fn, threads) * driver_.multiprocessors())});
     return known->second;
   };
   const bool single = env_switch("PENSIEVE_CUDA_GEMV_SINGLE");  // 0: always the looped kernels
   for (auto& [p, g] : wanted) {
     ck::Gemv one = g;
     one.looped = false;
+    one.warps = ck::gemv_block_warps(false, p->out);
     const cu::Function single_fn = module_->function(one.name());
-    if (looped && single && p->groups <= resident(single_fn)) {
+    if (looped && single && p->out / one.warps <= resident(single_fn, one.threads())) {
       // A block a row group, all resident at once: no block waits for a second round.
       p->fn = single_fn;
+      p->groups = p->out / one.warps;
+      p->threads = static_cast<unsigned>(one.threads());
       p->blocks = static_cast<unsigned>(p->groups);
     } else {
       ck::Gemv many = g;
       many.looped = looped && many.K <= kernels::kGemvMaxTwoSetK;
+      many.warps = ck::gemv_block_warps(true, p->out);
+      p->groups = p->out / many.warps;
+      p->threads = static_cast<unsigned>(many.threads());
       p->fn = module_->function(many.name());
       // Looped: every resident slot takes a block (a block stages x once for all of its groups),
       // rather than fewer blocks of equal shares, which left some multiprocessors one block.
-      p->blocks = static_cast<unsigned>(looped ? std::min(p->groups, resident(p->fn)) : p->groups);
+      p->blocks = static_cast<unsigned>(looped ? std::min(p->groups, resident(p->fn, many.threads())) : p->groups);
     }
     if (env_switch("PENSIEVE_CUDA_GEMV_REPORT", false) && (p == &lm_head_ || p == &layers_[0].qkv || p == &layers_[0].o ||
                                                            p == &layers_[0].gate_up || p == &layers_[0].down))
       log::info(g.name() + ": " + std::to_string(p->groups) + " row groups, " + std::to_string(p->blocks) + " blocks, " +
-                std::to_string(resident(p->fn) / driver_.multiprocessors()) + " resident a multiprocessor" +
+                std::to_string(resident(p->fn, static_cast<int>(p->threads)) / driver_.multiprocessors()) +
+                " resident a multiprocessor, " + std::to_string(p->threads) + " threads" +
                 (p->fn == single_fn && p->blocks == static_cast<unsigned>(p->groups) ? " (single)" : ""));
   }
 
@@ -254,7 +261,7 @@ void CudaDecoder::gemv(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
   void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
                     const_cast<cu::DevicePtr*>(&l.biases), &y, const_cast<cu::DevicePtr*>(&l.norm), &eps_,
                     const_cast<int*>(&l.groups)};
-  driver_.launch(l.fn, l.blocks, 1, kernels::kGemvThreads, params, stream_, overlap_);
+  driver_.launch(l.fn, l.blocks, 1, l.threads, params, stream_, overlap_);
 }
 
 void CudaDecoder::step(int32_t token) {

@@ -78,9 +78,10 @@ class CudaDecoder {
   struct LinearPtrs {
     kernels::cuda::DevicePtr w = 0, scales = 0, biases = 0;
     kernels::cuda::DevicePtr norm = 0;  // RMS norm weight the kernel applies to x first, or 0
-    int groups = 0;                     // row groups of 8 warps' rows
+    int groups = 0;                     // row groups: a block's warps' rows each
     unsigned blocks = 0;                // the launch's grid: as many as are resident at once, or fewer
-    int out = 0;
+    unsigned threads = 0;               // a block's: a row a warp
+    int out = 0;                        // the weight's rows
     kernels::cuda::Function fn = nullptr;
     // The batched product: a kernel for up to 8 and up to 32 rows, its grid and output values a row.
     kernels::cuda::Function batch_fn[2] = {nullptr, nullptr};

@@ -490,7 +490,12 @@ __device__ __forceinline__ void gemm_rows(const uint4* __restrict__ x, const uin
 }  // namespace
 
 std::string Gemv::name() const {
-  return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (residual ? "_residual" : "") + (norm ? "_norm" : "") + (gated ? "_gated" : "") + (looped ? "" : "_single") + (dp4a ? "_dp4a" : "");
+  return "gemv_" + std::to_string(K) + "_" + std::to_string(R) + (residual ? "_residual" : "") + (norm ? "_norm" : "") + (gated ? "_gated" : "") + (looped ? "" : "_single") + (dp4a ? "_dp4a" : "") + (warps != 8 ? "_w" + std::to_string(warps) : "");
+}
+
+int gemv_block_warps(bool looped, int rows) {
+  const int warps = looped ? 16 : 24;
+  return rows % warps == 0 ? warps : 8;
 }
 
 std::string BatchGemm::name() const {
@@ -506,16 +511,21 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::
   s += kernels::kCudaGemvSource;
   s += kKernels;
   for (const auto& g : gemvs) {
-    // A block a row group: as many resident a multiprocessor as the decoder's choice of these
-    // kernels assumes (the o and down projections' 384 groups all resident at once on an H100's
-    // 132 multiprocessors); left to itself the compiler gives K = 8192 82 registers, two blocks.
-    const char* bounds = g.looped ? "" : g.K > 4096 ? "__launch_bounds__(256, 3) " : "__launch_bounds__(256, 4) ";
+    // Blocks larger than 8 warps: one a multiprocessor (gemv_block_warps), which the registers
+    // must allow (24 warps: 80 registers). Single-group blocks of 8 warps: as many resident a
+    // multiprocessor as the decoder's choice of these kernels assumes; left to itself the
+    // compiler gives K = 8192 82 registers, two blocks.
+    const std::string bounds = g.warps != 8 ? "__launch_bounds__(" + std::to_string(g.threads()) + ", 1) "
+                               : g.looped   ? ""
+                               : g.K > 4096 ? "__launch_bounds__(256, 3) "
+                                            : "__launch_bounds__(256, 4) ";
     s += std::string("extern \"C\" __global__ void ") + bounds + g.name() +
          "(const h16* x, const uint4* w, const h16* scales, const h16* biases, h16* y, const h16* norm_w, float eps, "
          "int groups) {\n  gemv<" + std::to_string(g.K) + ", " + std::to_string(g.R) + ", " +
          "false, " + (g.residual ? "true" : "false") + ", " + (g.norm ? "true" : "false") +
          ", " + (g.gated ? "true" : "false") + ", " + (g.looped ? "true" : "false") +
-         ", " + (g.dp4a ? "true" : "false") + ">(x, w, scales, biases, y, norm_w, eps, groups);\n}\n";
+         ", " + (g.dp4a ? "true" : "false") + ", " + std::to_string(g.warps) +
+         ">(x, w, scales, biases, y, norm_w, eps, groups);\n}\n";
   }
   if (gemms.empty()) return s;
   s += kBatchGemm;

@@ -24,8 +24,18 @@ struct Gemv {
   bool residual = false, norm = false, gated = false;
   bool looped = true;  // the next row group's weights load while one is computed
   bool dp4a = false;   // x as 16-bit integers, byte dot products (kernels/cuda_gemv_source.h)
+  int warps = 8;       // a block's warps, a row each (gated: half gate rows, half up rows)
+  int threads() const { return 32 * warps; }
   std::string name() const;
 };
+
+// Warps a block of the decoder's GEMV of `rows` weight rows: one block a multiprocessor, so that
+// x is staged (read, normalized, quantized) once there instead of by each of two to four blocks
+// of 8 warps: 16 for the kernels that loop over row groups (qkv, gate_up, lm_head; 115 and 87
+// registers allow no more) and 24 for those whose blocks take one group each (o, down: 128
+// blocks). Decode +2.9 % on an H100 (bench/gpu/README.md, fifteenth round). 8 where that does
+// not divide the rows.
+int gemv_block_warps(bool looped, int rows);
 
 // A batched 4-bit group-64 product (tensor cores, compute capability 8.0 on): in features K, T
 // tiles of 16 weight rows a block, up to 8·NT rows of x; mode 0 plain, 1 residual (y +=), 2 gated
@@ -36,9 +46,9 @@ struct BatchGemm {
 };
 
 // Kernels: embed, attention, argmax, attention_rows, norm_rows, each Gemv::name(), whose
-// arguments are (x, w, scales, biases, y, norm_w, eps, groups): norm_w and eps read only by norm
-// variants, groups the row groups of 8·R rows (8 gate rows when gated) that the grid's blocks
-// share; and each BatchGemm::name() (x, w, scales, biases, y, n_out, rows): n_out the output
+// arguments are (x, w, scales, biases, y, norm_w, eps, groups) for blocks of Gemv::threads():
+// norm_w and eps read only by norm variants, groups the row groups of warps·R rows (gated: half
+// of them gate rows) that the grid's blocks share; and each BatchGemm::name() (x, w, scales, biases, y, n_out, rows): n_out the output
 // values a row of y (gated: half the weight rows), a grid of n_out / (16·T) blocks (gated:
 // n_out / (8·T)). embed and argmax take a block a batch row.
 std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::vector<BatchGemm>& gemms = {});

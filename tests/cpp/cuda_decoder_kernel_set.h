@@ -4,6 +4,7 @@
 // gate_up and down, looped (K <= kGemvMaxTwoSetK) and single-set, with byte dot products; the
 // batched products of the same layers for up to 8 and up to 32 rows. Shared by
 // cuda_kernel_source_test.cpp and bench/gpu/decoder_source.cpp.
+#include <algorithm>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -20,18 +21,20 @@ struct DecoderKernelSet {
   std::vector<model::cuda_kernels::BatchGemm> gemms;
 
   DecoderKernelSet() {
-    const std::tuple<int, bool, bool, bool> shapes[] = {  // K, residual, norm, gated
-        {3072, false, true, false},
-        {3072, true, false, false},
-        {3072, false, true, true},
-        {8192, true, false, false}};
+    const std::tuple<int, bool, bool, bool, int> shapes[] = {  // K, residual, norm, gated, rows
+        {3072, false, true, false, 9216},                       // qkv
+        {3072, false, true, false, 32064},                      // lm_head
+        {3072, true, false, false, 3072},                       // o
+        {3072, false, true, true, 16384},                       // gate_up
+        {8192, true, false, false, 3072}};                      // down
     for (const bool looped : {true, false})
-      for (const auto& [K, residual, norm, gated] : shapes) {
-        if (looped && K > kernels::kGemvMaxTwoSetK) continue;  // its single-set kernel loops too
+      for (const auto& [K, residual, norm, gated, rows] : shapes) {
         model::cuda_kernels::Gemv g{K, 1, residual, norm, gated};
-        g.looped = looped;
+        g.looped = looped && K <= kernels::kGemvMaxTwoSetK;  // longer rows: the single-set kernel loops
         g.dp4a = true;
-        gemvs.push_back(g);
+        g.warps = model::cuda_kernels::gemv_block_warps(looped, rows);
+        if (std::none_of(gemvs.begin(), gemvs.end(), [&](const auto& o) { return o.name() == g.name(); }))
+          gemvs.push_back(g);
       }
     const std::pair<int, int> products[] = {{3072, 0}, {3072, 1}, {3072, 2}, {8192, 1}};  // K, mode
     for (const auto& [K, mode] : products)

@@ -87,6 +87,15 @@ std::map<std::string, int> spills(const std::string& log) {
   return out;
 }
 
+// Each kernel's registers a thread from ptxas's report in the log.
+std::map<std::string, int> registers(const std::string& log) {
+  static const std::regex used(R"(Compiling entry function '(\w+)'[^\n]*\n(?:[^\n]*\n)*?[^\n]*Used (\d+) registers)");
+  std::map<std::string, int> out;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), used); it != std::sregex_iterator(); ++it)
+    out[(*it)[1].str()] = std::stoi((*it)[2].str());
+  return out;
+}
+
 }  // namespace
 
 TEST(CudaKernelSource, DecoderKernelsCompileForAmpereAndHopperWithoutSpills) {
@@ -101,6 +110,15 @@ TEST(CudaKernelSource, DecoderKernelsCompileForAmpereAndHopperWithoutSpills) {
     const std::string log = nvrtc.build(source, arch, ok);
     ASSERT_TRUE(ok) << "sm_" << arch << ":\n" << log;
     const auto spilled = spills(log);
+    // The GEMVs of more than 8 warps are sized to one block a multiprocessor (64K registers on
+    // both architectures; model::cuda_kernels::gemv_block_warps): a block that did not fit would
+    // not launch.
+    const auto used = registers(log);
+    for (const auto& g : kernels.gemvs) {
+      const auto it = used.find(g.name());
+      ASSERT_NE(it, used.end()) << "sm_" << arch << ": no register count for " << g.name();
+      EXPECT_LE(it->second * g.threads(), 65536) << "sm_" << arch << ": " << g.name();
+    }
     for (const auto& name : kernels.names()) {
       const auto it = spilled.find(name);
       ASSERT_NE(it, spilled.end()) << "sm_" << arch << ": no kernel " << name;
