@@ -32,22 +32,16 @@ extern "C" __global__ void embed(const int* token_dev, int token_host, const u32
   }
 }
 
-// Element d of head `head` of qkv rotated at `pos` (non-traditional RoPE: d pairs with
-// d ± HEAD_DIM/2; inv_freq[i] = 1 / divisor_i; factor multiplies q and k first, 1 where it is
-// folded into the attention scale).
-__device__ __forceinline__ float rotated(const h16* qkv, int head, int d, const float* inv_freq, int pos,
-                                         float position_scale, float factor) {
-  constexpr int HALF = HEAD_DIM / 2;
-  const h16* src = qkv + (size_t)head * HEAD_DIM;
-  const int i = d < HALF ? d : d - HALF;
-  float x1 = h2f(src[i]), x2 = h2f(src[i + HALF]);
+// Element d of a pair rotated by RoPE (non-traditional: d pairs with d ± HEAD_DIM/2; x1 is element
+// i = d mod HEAD_DIM/2, x2 element i + HEAD_DIM/2) at the angle pos · position_scale / divisor_i,
+// whose sine and cosine are sn and cs; factor multiplies q and k first, 1 where it is folded into
+// the attention scale.
+__device__ __forceinline__ float rotate(float x1, float x2, int d, float sn, float cs, float factor) {
   if (factor != 1.0f) {
     x1 = round_h(x1 * factor);
     x2 = round_h(x2 * factor);
   }
-  float sn, cs;
-  sincosf((float)pos * position_scale * inv_freq[i], &sn, &cs);
-  return d < HALF ? x1 * cs - x2 * sn : x2 * cs + x1 * sn;
+  return d < HEAD_DIM / 2 ? x1 * cs - x2 * sn : x2 * cs + x1 * sn;
 }
 
 // Decode attention of one sequence's new position straight from the qkv projection
@@ -103,17 +97,34 @@ __device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache,
   if (prefetched) load_turn(first_turn, kq, vq);
   if (second_prefetched) load_turn(second_turn, kn, vn);
   if (PREFETCH) wait_previous();
-  if (column >= chunk_start && column < chunk_start + len_per) {  // uniform over the block
-    for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
-      kb[(size_t)column * HEAD_DIM + d] = f2h(rotated(qkv, HEADS + kvh, d, inv_freq, pos, position_scale, factor));
-      vb[(size_t)column * HEAD_DIM + d] = qkv[(size_t)(HEADS + KV_HEADS + kvh) * HEAD_DIM + d];
+  // The query rotated into shared memory and, by the block whose chunk holds `column`, the new
+  // key rotated and the new value written there: the query's and the key's loads issued together
+  // and the angle taken once, before one barrier (the key's write, a barrier, then the query's
+  // loads were two round trips to L2 on the step's critical path).
+  __shared__ float qs[HEAD_DIM];
+  const bool holds_column = column >= chunk_start && column < chunk_start + len_per;  // uniform over the block
+  for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
+    constexpr int HALF = HEAD_DIM / 2;
+    const int i = d < HALF ? d : d - HALF;
+    const h16* q = qkv + (size_t)h * HEAD_DIM;
+    const h16* k = qkv + (size_t)(HEADS + kvh) * HEAD_DIM;
+    const float q1 = h2f(q[i]), q2 = h2f(q[i + HALF]);
+    float k1 = 0.0f, k2 = 0.0f;
+    h16 v = 0;
+    if (holds_column) {
+      k1 = h2f(k[i]);
+      k2 = h2f(k[i + HALF]);
+      v = qkv[(size_t)(HEADS + KV_HEADS + kvh) * HEAD_DIM + d];
     }
-    __syncthreads();  // the block's own writes are visible to it from here
+    float sn, cs;
+    sincosf((float)pos * position_scale * inv_freq[i], &sn, &cs);
+    qs[d] = round_h(rotate(q1, q2, d, sn, cs, factor)) * scale;
+    if (holds_column) {
+      kb[(size_t)column * HEAD_DIM + d] = f2h(rotate(k1, k2, d, sn, cs, factor));
+      vb[(size_t)column * HEAD_DIM + d] = v;
+    }
   }
-  __shared__ float qs[HEAD_DIM];  // the query, rotated once a block
-  for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x)
-    qs[d] = round_h(rotated(qkv, h, d, inv_freq, pos, position_scale, factor)) * scale;
-  __syncthreads();
+  __syncthreads();  // qs, and the block's own cache writes, visible to the block from here
   float qv[Q];
 #pragma unroll
   for (int d = 0; d < Q; ++d) qv[d] = qs[p * Q + d];
@@ -201,14 +212,18 @@ __device__ __forceinline__ void attend(const h16* qkv, h16* kcache, h16* vcache,
 #pragma unroll
     for (int e = 0; e < E; ++e) slot[2 + lane + 32 * e] = o[e];
   }
-  // The head's last block to get here combines its chunks (the others' slots read past L1).
+  // The head's last block to get here combines its chunks (the others' slots read past L1). One
+  // thread's acquire-release count orders the block's slot writes (before the barrier) ahead of
+  // the last block's reads (after its barrier), where every thread's fence on each side did.
   __shared__ bool last;
-  __threadfence();
   __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(done + h, 1) == chunks - 1;
+  if (threadIdx.x == 0) {
+    int before;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(before) : "l"(done + h) : "memory");
+    last = before == chunks - 1;
+  }
   __syncthreads();
   if (!last) return;
-  __threadfence();
   // The chunks' maxima and sums read at once (a thread a chunk), then each value's weighted sum
   // with its loads unrolled: not a chain of dependent reads past L1, two a chunk (decode +1.8 %
   // on an H200; bench/gpu/README.md, twelfth round).
