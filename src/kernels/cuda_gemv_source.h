@@ -328,8 +328,9 @@ __device__ __forceinline__ void load_row_weights(RowWeights<K, R>& rw, const Row
 }
 
 // A warp's R row sums (each lane's part in acc) written to y from row0 on: RESID adds them to y.
-// GATED (R = 1): warps 4-7 pass their up rows' sums to warps 0-3 through shared memory (two
-// slots, alternating by group, so one barrier a group suffices), which write y[out] =
+// GATED (R = 1): the block's second half of warps pass their up rows' sums to the first half
+// through shared memory (two slots, alternating by group, so one barrier a group suffices), which
+// write y[out] =
 // silu(gate) · up as MLX's path rounds it: gate and up to half, silu rounded, the product rounded.
 template <int R, bool RESID, bool GATED, int WARPS = 8>
 __device__ __forceinline__ void write_rows(float (&acc)[R], h16* y, int row0, int lane, int out = 0, int parity = 0) {
@@ -389,8 +390,8 @@ __device__ __forceinline__ void gemv(const h16* __restrict__ x, const uint4* __r
                                      const h16* __restrict__ norm_w = nullptr, float eps = 0.0f, int groups = 0) {
   const int lane = threadIdx.x & 31;
   static_assert(!GATED || (R == 1 && WARPS % 2 == 0), "a gated GEMV takes a gate row or an up row a warp, half each");
-  // Row groups (8 warps' rows) g = blockIdx.x, + gridDim.x, … < groups: x is staged once a block,
-  // and the next group's weights load while this one's are used.
+  // Row groups (a block's warps' rows) g = blockIdx.x, + gridDim.x, … < groups: x is staged once
+  // a block, and the next group's weights load while this one's are used.
   if (groups <= 0) groups = gridDim.x;
   const int warp = threadIdx.x >> 5;
   constexpr int kOutsPerGroup = GATED ? WARPS / 2 : WARPS;  // y values a row group writes

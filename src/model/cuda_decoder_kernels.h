@@ -48,9 +48,9 @@ struct BatchGemm {
 // Kernels: embed, attention, argmax, attention_rows, norm_rows, each Gemv::name(), whose
 // arguments are (x, w, scales, biases, y, norm_w, eps, groups) for blocks of Gemv::threads():
 // norm_w and eps read only by norm variants, groups the row groups of warps·R rows (gated: half
-// of them gate rows) that the grid's blocks share; and each BatchGemm::name() (x, w, scales, biases, y, n_out, rows): n_out the output
-// values a row of y (gated: half the weight rows), a grid of n_out / (16·T) blocks (gated:
-// n_out / (8·T)). embed and argmax take a block a batch row.
+// of them gate rows) that the grid's blocks share; and each BatchGemm::name() (x, w, scales,
+// biases, y, n_out, rows): n_out the output values a row of y (gated: half the weight rows), a
+// grid of n_out / (16·T) blocks (gated: n_out / (8·T)). embed and argmax take a block a batch row.
 std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::vector<BatchGemm>& gemms = {});
 
 // Threads a block for each kernel (the launcher and the source agree on these; the GEMV's in

@@ -1,9 +1,9 @@
 #pragma once
 // The kernel variants the device decoder compiles for Phi-3-mini-128k (model/cuda_decoder.cpp and
 // cuda_decoder_batch.cpp pick them from the model's shapes): the GEMVs of qkv and lm_head, o,
-// gate_up and down, looped (K <= kGemvMaxTwoSetK) and single-set, with byte dot products; the
-// batched products of the same layers for up to 8 and up to 32 rows. Shared by
-// cuda_kernel_source_test.cpp and bench/gpu/decoder_source.cpp.
+// gate_up and down, looped (K <= kGemvMaxTwoSetK) and single-set in the decoder's block sizes
+// (gemv_block_warps), with byte dot products; the batched products of the same layers for up to
+// 8 and up to 32 rows. Shared by cuda_kernel_source_test.cpp and bench/gpu/decoder_source.cpp.
 #include <algorithm>
 #include <string>
 #include <tuple>
