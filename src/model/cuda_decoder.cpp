@@ -8,7 +8,6 @@
 #include "common/error.h"
 #include "common/env_switch.h"
 #include "common/log.h"
-#include "kernels/cuda_gemv_source.h"
 #include "model/cuda_array_ptr.h"
 #include "model/cuda_decoder_kernels.h"
 #include "model/phi3.h"
@@ -80,15 +79,12 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
     if (norm % 16 != 0) throw Error("CUDA decoder: a norm weight is not 16-byte aligned");
     // A row a warp (gated: the block's first half of warps gate rows, the second their up rows;
     // a row a warp rather than two: +6 % decode, bench/gpu/README.md, tenth round), blocks of
-    // ck::gemv_block_warps. Each shape also without the loop's second set of registers, for where
-    // a grid of them covers every row group at once. Rows longer than kGemvMaxTwoSetK hold one
-    // set either way: their single-set kernel loops as well.
+    // ck::gemv_block_warps: each shape looping and single (ck::gemv_variant), the single one for
+    // where a grid of them covers every row group at once.
     ck::Gemv g{w.in_features(), 1, residual, norm != 0, gated};
     g.dp4a = dp4a;
-    for (const bool looped : {true, false}) {
-      ck::Gemv v = g;
-      v.looped = looped && v.K <= kernels::kGemvMaxTwoSetK;
-      v.warps = ck::gemv_block_warps(looped, w.out_features());
+    for (const bool looping : {true, false}) {
+      const ck::Gemv v = ck::gemv_variant(g, looping, w.out_features());
       if (std::none_of(gemvs.begin(), gemvs.end(), [&](const ck::Gemv& o) { return o.name() == v.name(); }))
         gemvs.push_back(v);
     }
@@ -136,26 +132,23 @@ CudaDecoder::CudaDecoder(const Phi3Model& model, cu::CudaDriver& driver) : model
   };
   const bool single = env_switch("PENSIEVE_CUDA_GEMV_SINGLE");  // 0: always the looped kernels
   for (auto& [p, g] : wanted) {
-    ck::Gemv one = g;
-    one.looped = false;
-    one.warps = ck::gemv_block_warps(false, p->out);
+    const ck::Gemv one = ck::gemv_variant(g, false, p->out);
     const cu::Function single_fn = module_->function(one.name());
-    if (looped && single && p->out / one.warps <= resident(single_fn, one.threads())) {
-      // A block a row group, all resident at once: no block waits for a second round.
+    if (!looped || (single && p->out / one.warps <= resident(single_fn, one.threads()))) {
+      // A block a row group: all resident at once, so that no block waits for a second round
+      // (or, without looping blocks, as many blocks as groups).
       p->fn = single_fn;
       p->groups = p->out / one.warps;
       p->threads = static_cast<unsigned>(one.threads());
       p->blocks = static_cast<unsigned>(p->groups);
     } else {
-      ck::Gemv many = g;
-      many.looped = looped && many.K <= kernels::kGemvMaxTwoSetK;
-      many.warps = ck::gemv_block_warps(true, p->out);
+      const ck::Gemv many = ck::gemv_variant(g, true, p->out);
       p->groups = p->out / many.warps;
       p->threads = static_cast<unsigned>(many.threads());
       p->fn = module_->function(many.name());
-      // Looped: every resident slot takes a block (a block stages x once for all of its groups),
-      // rather than fewer blocks of equal shares, which left some multiprocessors one block.
-      p->blocks = static_cast<unsigned>(looped ? std::min(p->groups, resident(p->fn, many.threads())) : p->groups);
+      // Every resident slot takes a block (a block stages x once for all of its groups), rather
+      // than fewer blocks of equal shares, which left some multiprocessors one block.
+      p->blocks = static_cast<unsigned>(std::min(p->groups, resident(p->fn, many.threads())));
     }
     if (env_switch("PENSIEVE_CUDA_GEMV_REPORT", false) && (p == &lm_head_ || p == &layers_[0].qkv || p == &layers_[0].o ||
                                                            p == &layers_[0].gate_up || p == &layers_[0].down))

@@ -513,6 +513,12 @@ int gemv_block_warps(bool looped, int rows) {
   return rows % warps == 0 ? warps : 8;
 }
 
+Gemv gemv_variant(Gemv g, bool looping, int rows) {
+  g.looped = looping && g.K <= kernels::kGemvMaxTwoSetK;  // longer rows: the single-set kernel loops
+  g.warps = gemv_block_warps(looping, rows);
+  return g;
+}
+
 std::string BatchGemm::name() const {
   return "gemm_" + std::to_string(K) + "_" + std::to_string(T) + "_" + std::to_string(NT) + "_" + std::to_string(mode);
 }

@@ -37,6 +37,13 @@ struct Gemv {
 // not divide the rows.
 int gemv_block_warps(bool looped, int rows);
 
+// The GEMV kernel of a linear layer of `rows` weight rows and shape g (K, residual, norm, gated,
+// dp4a): the looping one (a block takes row group after row group, the next group's weights in a
+// second set of registers where K <= kGemvMaxTwoSetK) or the single one (a block a row group), in
+// blocks of gemv_block_warps. The decoder compiles both for each layer and launches one; the
+// tests compile the same list.
+Gemv gemv_variant(Gemv g, bool looping, int rows);
+
 // A batched 4-bit group-64 product (tensor cores, compute capability 8.0 on): in features K, T
 // tiles of 16 weight rows a block, up to 8·NT rows of x; mode 0 plain, 1 residual (y +=), 2 gated
 // ([gate; up] rows, y = silu(gate) · up).

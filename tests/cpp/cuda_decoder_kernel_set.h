@@ -1,8 +1,8 @@
 #pragma once
 // The kernel variants the device decoder compiles for Phi-3-mini-128k (model/cuda_decoder.cpp and
 // cuda_decoder_batch.cpp pick them from the model's shapes): the GEMVs of qkv and lm_head, o,
-// gate_up and down, looped (K <= kGemvMaxTwoSetK) and single-set in the decoder's block sizes
-// (gemv_block_warps), with byte dot products; the batched products of the same layers for up to
+// gate_up and down, looping and single (gemv_variant: the decoder's block sizes), with byte dot
+// products; the batched products of the same layers for up to
 // 8 and up to 32 rows. Shared by cuda_kernel_source_test.cpp and bench/gpu/decoder_source.cpp.
 #include <algorithm>
 #include <string>
@@ -10,7 +10,6 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/cuda_gemv_source.h"
 #include "model/cuda_decoder_kernels.h"
 
 namespace pensieve::testing {
@@ -27,12 +26,11 @@ struct DecoderKernelSet {
         {3072, true, false, false, 3072},                       // o
         {3072, false, true, true, 16384},                       // gate_up
         {8192, true, false, false, 3072}};                      // down
-    for (const bool looped : {true, false})
+    for (const bool looping : {true, false})
       for (const auto& [K, residual, norm, gated, rows] : shapes) {
-        model::cuda_kernels::Gemv g{K, 1, residual, norm, gated};
-        g.looped = looped && K <= kernels::kGemvMaxTwoSetK;  // longer rows: the single-set kernel loops
-        g.dp4a = true;
-        g.warps = model::cuda_kernels::gemv_block_warps(looped, rows);
+        model::cuda_kernels::Gemv shape{K, 1, residual, norm, gated};
+        shape.dp4a = true;
+        const auto g = model::cuda_kernels::gemv_variant(shape, looping, rows);
         if (std::none_of(gemvs.begin(), gemvs.end(), [&](const auto& o) { return o.name() == g.name(); }))
           gemvs.push_back(g);
       }

@@ -131,4 +131,30 @@ TEST(CudaKernelSource, DecoderKernelsCompileForAmpereAndHopperWithoutSpills) {
   }
 }
 
+
+// Which GEMV kernel a layer takes (the decoder's constructor compiles the two variants of each
+// layer and launches one of them by name: both must agree with this).
+TEST(CudaKernelSource, GemvVariantLoopsOnlyWhereTwoWeightSetsFit) {
+  namespace ck = pensieve::model::cuda_kernels;
+  ck::Gemv qkv{3072, 1, false, true, false};
+  qkv.dp4a = true;
+  const ck::Gemv looping = ck::gemv_variant(qkv, true, 9216);
+  EXPECT_TRUE(looping.looped);
+  EXPECT_EQ(looping.warps, 16);
+  EXPECT_TRUE(looping.norm && looping.dp4a && looping.K == 3072);  // the shape carried over
+  const ck::Gemv single = ck::gemv_variant(qkv, false, 9216);
+  EXPECT_FALSE(single.looped);
+  EXPECT_EQ(single.warps, 24);
+  EXPECT_NE(looping.name(), single.name());
+  // Rows longer than kGemvMaxTwoSetK hold one set of weights either way: the looping kernel is
+  // the single-set one in its own block size.
+  const ck::Gemv down = ck::gemv_variant(ck::Gemv{8192, 1, true}, true, 3072);
+  EXPECT_FALSE(down.looped);
+  EXPECT_EQ(down.warps, 16);
+  EXPECT_NE(down.name(), ck::gemv_variant(ck::Gemv{8192, 1, true}, false, 3072).name());
+  // Rows that the larger blocks do not divide: blocks of 8 warps.
+  EXPECT_EQ(ck::gemv_variant(qkv, true, 8200).warps, 8);
+  EXPECT_EQ(ck::gemv_variant(qkv, false, 8200).warps, 8);
+}
+
 #endif
