@@ -5,6 +5,7 @@
 
 #include <mlx/mlx.h>
 
+#include "common/env_switch.h"
 #include "common/error.h"
 #include "model/cuda_array_ptr.h"
 #include "model/cuda_decoder.h"
@@ -28,19 +29,31 @@ int variant_of(int rows) { return rows <= 8 ? 0 : 1; }
 }  // namespace
 
 bool CudaDecoder::plan_batch_gemm(int in, int out, int mode, LinearPtrs& p, BatchPlan& plan) const {
-  // Tiles of 16 weight rows (gated: 8 gate rows and their 8 up rows), two a block: a block reads
-  // all of x (32 rows of 3072 values: 196 KB, five times the weights' bytes in L2 traffic for o),
-  // so fewer blocks read less. Also where that leaves multiprocessors without a block (o and
-  // down, 96 blocks): 32 rows decode 8470 tokens/s against 7700 with a tile a block there
-  // (bench/gpu/README.md, tenth round).
   const int values = mode == 2 ? out / 2 : out;
   const int tile_values = mode == 2 ? 8 : 16;
   if (in % 1024 != 0 || values % tile_values != 0) return false;
   const int tiles = values / tile_values;
-  const int T = tiles % 2 == 0 ? 2 : 1;
   p.batch_out = values;
-  p.batch_blocks = static_cast<unsigned>(tiles / T);
-  for (int nt : kVariantRows) plan.emplace_back(&p, ck::BatchGemm{in, T, nt, mode});
+  // Compute capability 9.0 on: blocks of kSliceTiles tiles over slices of K, the slices of a row
+  // range a cluster (gemm_slices). A block stages its slice of x in shared memory once for 128
+  // weight rows, where gemm_rows' blocks each read all of x for their 32: 32 rows decode 10 880
+  // tokens/s against 8 965, the server's 32 streams 10 182 against 8 417 (H200;
+  // bench/gpu/README.md, sixteenth round). PENSIEVE_CUDA_GEMM_SLICES=0: gemm_rows.
+  const int slice = driver_.compute_capability() >= 90 && env_switch("PENSIEVE_CUDA_GEMM_SLICES")
+                        ? ck::batch_gemm_slice(in)
+                        : 0;
+  // gemm_rows: two tiles a block where they pair up. A block reads all of x (32 rows of 3072
+  // values: 196 KB, five times the weights' bytes in L2 traffic for o), so fewer blocks read less,
+  // also where that leaves multiprocessors without a block (o and down, 96 blocks): 32 rows decode
+  // 8470 tokens/s against 7700 with a tile a block there (bench/gpu/README.md, tenth round).
+  const int T = slice > 0 || tiles % 2 != 0 ? 1 : 2;
+  p.batch_blocks = static_cast<unsigned>(slice > 0 ? (tiles + ck::kSliceTiles - 1) / ck::kSliceTiles : tiles / T);
+  p.batch_slices = static_cast<unsigned>(slice > 0 ? in / slice : 1);
+  for (int nt : kVariantRows) {
+    ck::BatchGemm g{in, T, nt, mode};
+    g.KS = slice;
+    plan.emplace_back(&p, g);
+  }
   return true;
 }
 
@@ -109,7 +122,7 @@ void CudaDecoder::gemm_rows(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr 
   int n_out = l.batch_out, rows = rows_;
   void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
                     const_cast<cu::DevicePtr*>(&l.biases), &y, &n_out, &rows};
-  driver_.launch(l.batch_fn[variant_of(rows_)], l.batch_blocks, 1, kBatchThreads, params, stream_, overlap_);
+  driver_.launch(l.batch_fn[variant_of(rows_)], l.batch_blocks, l.batch_slices, kBatchThreads, params, stream_, overlap_);
 }
 
 void CudaDecoder::norm_rows(cu::DevicePtr norm, cu::DevicePtr x) {

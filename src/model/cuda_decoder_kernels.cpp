@@ -500,6 +500,201 @@ __device__ __forceinline__ void gemm_rows(const uint4* __restrict__ x, const uin
   }
 }
 #endif
+
+#if __CUDA_ARCH__ >= 900
+// Shared memory and cluster helpers.
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+  unsigned a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return a;
+}
+// 16 bytes from global memory (through L2 only) to shared memory, asynchronously.
+__device__ __forceinline__ void copy16_async(unsigned dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src) : "memory");
+}
+__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory"); }
+// Every thread of every block of the cluster: writes before it visible to all of them after it.
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+__device__ __forceinline__ unsigned cluster_rank() {
+  unsigned r;
+  asm("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  return r;
+}
+// The four floats at shared address `local` (16-byte aligned) in the cluster's block `rank`.
+__device__ __forceinline__ float4 load_cluster4(unsigned local, unsigned rank) {
+  unsigned remote;
+  float4 v;
+  asm("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(remote) : "memory");
+  return v;
+}
+
+// A lane's weights of one 128-value chunk of its warp's tile: rows g and g + 8 of the tile
+// (gated: the gate row and its up row), 32 weights each from value 32·tig, and their group's
+// scale and bias (twice: half2).
+struct TileChunk {
+  uint4 q[2];
+  u32 s[2], b[2];
+};
+// Where word w (8 values) of a staged row of x sits: words 8–15 of each 16 swapped in pairs, so
+// that with an odd row stride the 8 lanes of a 16-byte load's phase (two rows, four words 4·tig
+// + i) meet 8 different bank groups.
+__device__ __forceinline__ int staged_word(int w) { return w ^ (((w >> 3) & 1) << 1); }
+
+// y = W · x for up to 8·NT rows of x (a batch's sequences) as gemm_rows, the work split otherwise:
+// a block's 8 warps take a tile of 16 weight rows each (128 rows) over a slice of KS values of
+// K, and the K / KS blocks of a row range form a cluster that sums their partial products through
+// each other's shared memory. The block stages its slice of x (all rows) in shared memory once, in
+// 512-value parts, for all 8 warps: x crosses L2 once for 128 weight rows, where gemm_rows' blocks
+// read all of it for 32; and a warp's weights for a 512-value part are in flight at once (the
+// first part's before the previous kernel ends).
+template <int K, int KS, int NT, int MODE>
+__device__ __forceinline__ void gemm_slices(const uint4* __restrict__ x, const uint4* __restrict__ w,
+                                            const h16* __restrict__ scales, const h16* __restrict__ biases, h16* y,
+                                            int n_out, int rows) {
+  constexpr int WARPS = SLICE_TILES, PART = 512, PARTS = KS / PART, CHUNKS = PART / 128, SLICES = K / KS;
+  constexpr int XW = PART / 8, XS = XW + 1;  // words of a staged row of x; its stride (odd)
+  static_assert(K % KS == 0 && KS % PART == 0, "a slice is whole parts of 512 values");
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
+  const int tiles = MODE == 2 ? n_out / 8 : n_out / 16;
+  const int tile = blockIdx.x * WARPS + warp;
+  const bool has_tile = tile < tiles;  // uniform over the warp: the last block may have fewer
+  const int row0 = MODE == 2 ? tile * 8 + g : tile * 16 + g;
+  const int row1 = MODE == 2 ? row0 + n_out : row0 + 8;
+  const int k_begin = blockIdx.y * KS;
+  auto load = [&](TileChunk& tc, int chunk) {  // chunk: of the block's slice
+    const int k = k_begin + chunk * 128 + tig * 32;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const size_t row = (size_t)(h == 0 ? row0 : row1);
+      tc.q[h] = __ldcs(w + row * (K / 32) + k / 32);
+      const u32 s = scales[row * (K / 64) + k / 64], b = biases[row * (K / 64) + k / 64];
+      tc.s[h] = s | (s << 16);
+      tc.b[h] = b | (b << 16);
+    }
+  };
+  TileChunk wc[CHUNKS];
+  if (has_tile) {
+#pragma unroll
+    for (int c = 0; c < CHUNKS; ++c) load(wc[c], c);
+  }
+  // The weights' loads are in flight; x (and y) come from the previous kernel.
+  let_next_start();
+  wait_previous();
+  __shared__ uint4 xs[8 * NT * XS];
+  const unsigned xs_at = shared_address(xs);
+  float acc[NT][4];
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
+#pragma unroll
+  for (int part = 0; part < PARTS; ++part) {
+    if (part > 0) __syncthreads();  // every warp is done with the previous part of x
+    const int word0 = (k_begin + part * PART) / 8;
+    for (int i = threadIdx.x; i < 8 * NT * XW; i += WARPS * 32) {
+      const int r = i / XW, word = i % XW;
+      copy16_async(xs_at + 16 * (r * XS + staged_word(word)), x + (size_t)r * (K / 8) + word0 + word);
+    }
+    wait_copies();
+    __syncthreads();
+    if (has_tile) {
+#pragma unroll
+      for (int c = 0; c < CHUNKS; ++c) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {  // the four packed words of the lane's 32 weights
+          uint4 xv[NT];
+#pragma unroll
+          for (int j = 0; j < NT; ++j) xv[j] = xs[(j * 8 + g) * XS + staged_word(c * 16 + tig * 4 + i)];
+          const TileChunk& cur = wc[c];
+          u32 lo[4], hi[4];
+          const u32 qlo = i == 0 ? cur.q[0].x : i == 1 ? cur.q[0].y : i == 2 ? cur.q[0].z : cur.q[0].w;
+          const u32 qhi = i == 0 ? cur.q[1].x : i == 1 ? cur.q[1].y : i == 2 ? cur.q[1].z : cur.q[1].w;
+          dequant_word(qlo, cur.s[0], cur.b[0], lo);
+          dequant_word(qhi, cur.s[1], cur.b[1], hi);
+#pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            mma16816(acc[j], lo[0], hi[0], lo[1], hi[1], xv[j].x, xv[j].y);
+            mma16816(acc[j], lo[2], hi[2], lo[3], hi[3], xv[j].z, xv[j].w);
+          }
+        }
+        if (part + 1 < PARTS) load(wc[c], (part + 1) * CHUNKS + c);  // the next part's chunk, in flight meanwhile
+      }
+    }
+  }
+  // The warps' sums, sums[tile row][batch row] (a row 8 words past a multiple of 32 banks, as
+  // gemm_rows' part), in the memory x's parts took.
+  constexpr int STRIDE = 8 * NT + (8 * NT % 32 == 8 ? 0 : (40 - 8 * NT % 32) % 32);
+  static_assert(16 * WARPS * STRIDE * 4 <= (int)sizeof(xs), "the sums fit where x was");
+  float* const sums = reinterpret_cast<float*>(xs);
+  __syncthreads();
+  if (has_tile) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const int col = j * 8 + tig * 2;
+      *reinterpret_cast<float2*>(&sums[(warp * 16 + g) * STRIDE + col]) = make_float2(acc[j][0], acc[j][1]);
+      *reinterpret_cast<float2*>(&sums[(warp * 16 + g + 8) * STRIDE + col]) = make_float2(acc[j][2], acc[j][3]);
+    }
+  }
+  constexpr bool REDUCE = SLICES > 1;  // the sums of the cluster's blocks added together
+  if (REDUCE)
+    cluster_sync();
+  else
+    __syncthreads();
+  // Each block of the cluster finishes an equal share of the outputs, four batch rows of one
+  // output a thread (one 16-byte load from each block: neighbouring lanes take neighbouring
+  // quads, 8 lanes 8 bank groups), adding the slices' sums in rank order (the same every step).
+  // A value a load, with a row's lanes 8 ways in conflict, cost more than the products: qkv's
+  // 48.5 us against 18.0 without the sums (bench/gpu/README.md, sixteenth round).
+  const unsigned rank = SLICES > 1 ? cluster_rank() : 0;
+  auto total4 = [&](int srow, int q) {
+    const int at = srow * STRIDE + 4 * q;
+    if (!REDUCE) return *reinterpret_cast<const float4*>(&sums[at]);
+    const unsigned local = xs_at + 4 * at;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int s = 0; s < SLICES; ++s) {
+      const float4 p = load_cluster4(local, s);
+      v.x += p.x;
+      v.y += p.y;
+      v.z += p.z;
+      v.w += p.w;
+    }
+    return v;
+  };
+  constexpr int OUTS = MODE == 2 ? 8 * WARPS : 16 * WARPS;  // values a batch row, this block
+  constexpr int QUADS = 2 * NT;                             // of batch rows
+  const int n = OUTS * QUADS;
+  for (int e = n * (int)rank / SLICES + threadIdx.x; e < n * ((int)rank + 1) / SLICES; e += WARPS * 32) {
+    const int o = e / QUADS, q = e % QUADS;
+    const int out = blockIdx.x * OUTS + o;
+    if (out >= n_out || 4 * q >= rows) continue;  // a tile the last block has not; rows past the batch
+    if (MODE == 2) {  // as MLX's path: gate and up rounded to half, silu rounded, the product rounded
+      const int t = o / 8, k = o % 8;
+      const float4 g4 = total4(t * 16 + k, q), u4 = total4(t * 16 + 8 + k, q);
+      const float gate[4] = {g4.x, g4.y, g4.z, g4.w}, up[4] = {u4.x, u4.y, u4.z, u4.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        if (4 * q + i < rows)
+          y[(size_t)(4 * q + i) * n_out + paired_index(out)] = f2h(silu_mul(round_h(gate[i]), round_h(up[i])));
+    } else {
+      const float4 v4 = total4(o, q);
+      const float v[4] = {v4.x, v4.y, v4.z, v4.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        if (4 * q + i >= rows) break;
+        const size_t at = (size_t)(4 * q + i) * n_out + out;
+        y[at] = MODE == 1 ? add_rounded(y[at], v[i]) : f2h(v[i]);
+      }
+    }
+  }
+  // The block's sums stay until every block of the cluster has read them (their loads are done
+  // once their values are used: no ordering needed beyond that).
+  if (REDUCE) asm volatile("barrier.cluster.arrive.relaxed.aligned;\nbarrier.cluster.wait.aligned;" ::: "memory");
+}
+#endif
 )";
 
 }  // namespace
@@ -519,7 +714,15 @@ Gemv gemv_variant(Gemv g, bool looping, int rows) {
   return g;
 }
 
+int batch_gemm_slice(int K) {
+  for (int ks = 512; ks <= K; ks += 512)
+    if (K % ks == 0 && K / ks <= 8) return ks;
+  return 0;
+}
+
 std::string BatchGemm::name() const {
+  if (KS > 0)
+    return "gemms_" + std::to_string(K) + "_" + std::to_string(KS) + "_" + std::to_string(NT) + "_" + std::to_string(mode);
   return "gemm_" + std::to_string(K) + "_" + std::to_string(T) + "_" + std::to_string(NT) + "_" + std::to_string(mode);
 }
 
@@ -528,7 +731,8 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::
   std::string s = define("HIDDEN", dims.hidden) + define("HEADS", dims.heads) + define("KV_HEADS", dims.kv_heads) +
                   define("HEAD_DIM", dims.head_dim) + define("MAX_CHUNKS", dims.max_chunks) +
                   define("MAX_ROWS", dims.max_rows) +
-                  define("QKV_WIDTH", (dims.heads + 2 * dims.kv_heads) * dims.head_dim);
+                  define("QKV_WIDTH", (dims.heads + 2 * dims.kv_heads) * dims.head_dim) +
+                  define("SLICE_TILES", kSliceTiles);
   s += kernels::kCudaGemvSource;
   s += kKernels;
   for (const auto& g : gemvs) {
@@ -550,13 +754,23 @@ std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::
   }
   if (gemms.empty()) return s;
   s += kBatchGemm;
-  s += "#if __CUDA_ARCH__ >= 800\n";
-  for (const auto& g : gemms)
-    s += "extern \"C\" __global__ void __launch_bounds__(256) " + g.name() +
-         "(const uint4* x, const uint4* w, const h16* scales, const h16* biases, h16* y, int n_out, int rows) {\n"
-         "  gemm_rows<" + std::to_string(g.K) + ", " + std::to_string(g.T) + ", " + std::to_string(g.NT) + ", " +
-         std::to_string(g.mode) + ">(x, w, scales, biases, y, n_out, rows);\n}\n";
-  s += "#endif\n";
+  for (const auto& g : gemms) {
+    const std::string args = "(const uint4* x, const uint4* w, const h16* scales, const h16* biases, h16* y, int n_out, "
+                             "int rows) {\n";
+    const std::string params = ", " + std::to_string(g.NT) + ", " + std::to_string(g.mode) + ">(x, w, scales, biases, y, n_out, rows);\n}\n";
+    s += g.KS > 0 ? "#if __CUDA_ARCH__ >= 900\n" : "#if __CUDA_ARCH__ >= 800\n";
+    if (g.KS > 0) {
+      const int slices = g.K / g.KS;
+      s += "extern \"C\" __global__ void " +
+           (slices > 1 ? "__cluster_dims__(1, " + std::to_string(slices) + ", 1) " : std::string()) +
+           "__launch_bounds__(256, 2) " + g.name() + args + "  gemm_slices<" + std::to_string(g.K) + ", " +
+           std::to_string(g.KS) + params;
+    } else {
+      s += "extern \"C\" __global__ void __launch_bounds__(256) " + g.name() + args + "  gemm_rows<" +
+           std::to_string(g.K) + ", " + std::to_string(g.T) + params;
+    }
+    s += "#endif\n";
+  }
   return s;
 }
 

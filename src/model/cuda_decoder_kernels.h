@@ -44,20 +44,32 @@ int gemv_block_warps(bool looped, int rows);
 // tests compile the same list.
 Gemv gemv_variant(Gemv g, bool looping, int rows);
 
-// A batched 4-bit group-64 product (tensor cores, compute capability 8.0 on): in features K, T
-// tiles of 16 weight rows a block, up to 8·NT rows of x; mode 0 plain, 1 residual (y +=), 2 gated
-// ([gate; up] rows, y = silu(gate) · up).
+// A batched 4-bit group-64 product (tensor cores): in features K, up to 8·NT rows of x; mode 0
+// plain, 1 residual (y +=), 2 gated ([gate; up] rows, y = silu(gate) · up). Tiles of 16 weight
+// rows (gated: 8 gate rows and their 8 up rows), in one of two kernels:
+// - KS = 0, gemm_rows (compute capability 8.0 on): T tiles a block, each of its 8 warps an eighth
+//   of K; a grid of tiles / T blocks.
+// - KS > 0, gemm_slices (9.0 on: clusters): kSliceTiles tiles a block over a slice of KS values
+//   of K; a grid of ceil(tiles / kSliceTiles) × K / KS blocks, the K / KS blocks of a row range
+//   one cluster (batch_gemm_slice).
 struct BatchGemm {
   int K = 0, T = 1, NT = 1, mode = 0;
+  int KS = 0;
   std::string name() const;
 };
+inline constexpr int kSliceTiles = 8;
+
+// The slice of K a gemm_slices block takes: the shortest multiple of 512 values that divides K
+// into at most 8 slices (a cluster's portable size limit); 0 where K is not a multiple of 512.
+int batch_gemm_slice(int K);
 
 // Kernels: embed, attention, argmax, attention_rows, norm_rows, each Gemv::name(), whose
 // arguments are (x, w, scales, biases, y, norm_w, eps, groups) for blocks of Gemv::threads():
 // norm_w and eps read only by norm variants, groups the row groups of warps·R rows (gated: half
 // of them gate rows) that the grid's blocks share; and each BatchGemm::name() (x, w, scales,
-// biases, y, n_out, rows): n_out the output values a row of y (gated: half the weight rows), a
-// grid of n_out / (16·T) blocks (gated: n_out / (8·T)). embed and argmax take a block a batch row.
+// biases, y, n_out, rows) for blocks of 256 threads: n_out the output values a row of y (gated:
+// half the weight rows), tiles n_out / 16 (gated: n_out / 8). embed and argmax take a block a
+// batch row. The gemm_slices kernels are compiled only for compute capability 9.0 on.
 std::string source(const Dims& dims, const std::vector<Gemv>& gemvs, const std::vector<BatchGemm>& gemms = {});
 
 // Threads a block for each kernel (the launcher and the source agree on these; the GEMV's in

@@ -2,8 +2,9 @@
 // The kernel variants the device decoder compiles for Phi-3-mini-128k (model/cuda_decoder.cpp and
 // cuda_decoder_batch.cpp pick them from the model's shapes): the GEMVs of qkv and lm_head, o,
 // gate_up and down, looping and single (gemv_variant: the decoder's block sizes), with byte dot
-// products; the batched products of the same layers for up to
-// 8 and up to 32 rows. Shared by cuda_kernel_source_test.cpp and bench/gpu/decoder_source.cpp.
+// products; the batched products of the same layers for up to 8 and up to 32 rows, in both
+// kernels (gemm_rows, and gemm_slices where the GPU has clusters). Shared by
+// cuda_kernel_source_test.cpp and bench/gpu/decoder_source.cpp.
 #include <algorithm>
 #include <string>
 #include <tuple>
@@ -36,14 +37,22 @@ struct DecoderKernelSet {
       }
     const std::pair<int, int> products[] = {{3072, 0}, {3072, 1}, {3072, 2}, {8192, 1}};  // K, mode
     for (const auto& [K, mode] : products)
-      for (const int nt : {1, 4}) gemms.push_back(model::cuda_kernels::BatchGemm{K, 2, nt, mode});
+      for (const int nt : {1, 4}) {
+        model::cuda_kernels::BatchGemm g{K, 2, nt, mode};  // gemm_rows
+        gemms.push_back(g);
+        g.T = 1;
+        g.KS = model::cuda_kernels::batch_gemm_slice(K);  // gemm_slices
+        gemms.push_back(g);
+      }
   }
 
-  // Every kernel the decoder looks up by name.
-  std::vector<std::string> names() const {
+  // Every kernel the decoder may look up by name on a GPU of compute capability arch·0.1 (the
+  // gemm_slices kernels need clusters: 9.0 on).
+  std::vector<std::string> names(int arch) const {
     std::vector<std::string> all{"embed", "attention", "argmax", "attention_rows", "norm_rows"};
     for (const auto& g : gemvs) all.push_back(g.name());
-    for (const auto& g : gemms) all.push_back(g.name());
+    for (const auto& g : gemms)
+      if (g.KS == 0 || arch >= 90) all.push_back(g.name());
     return all;
   }
   std::string source() const { return model::cuda_kernels::source(dims, gemvs, gemms); }

@@ -119,7 +119,7 @@ TEST(CudaKernelSource, DecoderKernelsCompileForAmpereAndHopperWithoutSpills) {
       ASSERT_NE(it, used.end()) << "sm_" << arch << ": no register count for " << g.name();
       EXPECT_LE(it->second * g.threads(), 65536) << "sm_" << arch << ": " << g.name();
     }
-    for (const auto& name : kernels.names()) {
+    for (const auto& name : kernels.names(arch)) {
       const auto it = spilled.find(name);
       ASSERT_NE(it, spilled.end()) << "sm_" << arch << ": no kernel " << name;
       // The batched products of 8 rows spill a few bytes on one or the other architecture
@@ -155,6 +155,19 @@ TEST(CudaKernelSource, GemvVariantLoopsOnlyWhereTwoWeightSetsFit) {
   // Rows that the larger blocks do not divide: blocks of 8 warps.
   EXPECT_EQ(ck::gemv_variant(qkv, true, 8200).warps, 8);
   EXPECT_EQ(ck::gemv_variant(qkv, false, 8200).warps, 8);
+}
+
+// The slice of K each gemm_slices block takes: whole 512-value parts, at most 8 blocks a cluster.
+TEST(CudaKernelSource, BatchGemmSliceIsTheShortestThatFitsACluster) {
+  namespace ck = pensieve::model::cuda_kernels;
+  EXPECT_EQ(ck::batch_gemm_slice(3072), 512);    // qkv, o, gate_up, lm_head: 6 slices
+  EXPECT_EQ(ck::batch_gemm_slice(8192), 1024);   // down: 8
+  EXPECT_EQ(ck::batch_gemm_slice(4096), 512);    // 8
+  EXPECT_EQ(ck::batch_gemm_slice(5120), 1024);   // not 512: 10 slices
+  EXPECT_EQ(ck::batch_gemm_slice(9216), 1536);   // 6
+  EXPECT_EQ(ck::batch_gemm_slice(11264), 5632);  // 11 · 1024: 2 slices
+  EXPECT_EQ(ck::batch_gemm_slice(1024), 512);
+  EXPECT_EQ(ck::batch_gemm_slice(1000), 0);
 }
 
 #endif
