@@ -29,29 +29,20 @@ int variant_of(int rows) { return rows <= 8 ? 0 : 1; }
 }  // namespace
 
 bool CudaDecoder::plan_batch_gemm(int in, int out, int mode, LinearPtrs& p, BatchPlan& plan) const {
-  const int values = mode == 2 ? out / 2 : out;
-  const int tile_values = mode == 2 ? 8 : 16;
-  if (in % 1024 != 0 || values % tile_values != 0) return false;
-  const int tiles = values / tile_values;
-  p.batch_out = values;
   // Compute capability 9.0 on: blocks of kSliceTiles tiles over slices of K, the slices of a row
   // range a cluster (gemm_slices). A block stages its slice of x in shared memory once for 128
   // weight rows, where gemm_rows' blocks each read all of x for their 32: 32 rows decode 10 880
   // tokens/s against 8 965, the server's 32 streams 10 182 against 8 417 (H200;
   // bench/gpu/README.md, sixteenth round). PENSIEVE_CUDA_GEMM_SLICES=0: gemm_rows.
-  const int slice = driver_.compute_capability() >= 90 && env_switch("PENSIEVE_CUDA_GEMM_SLICES")
-                        ? ck::batch_gemm_slice(in)
-                        : 0;
-  // gemm_rows: two tiles a block where they pair up. A block reads all of x (32 rows of 3072
-  // values: 196 KB, five times the weights' bytes in L2 traffic for o), so fewer blocks read less,
-  // also where that leaves multiprocessors without a block (o and down, 96 blocks): 32 rows decode
-  // 8470 tokens/s against 7700 with a tile a block there (bench/gpu/README.md, tenth round).
-  const int T = slice > 0 || tiles % 2 != 0 ? 1 : 2;
-  p.batch_blocks = static_cast<unsigned>(slice > 0 ? (tiles + ck::kSliceTiles - 1) / ck::kSliceTiles : tiles / T);
-  p.batch_slices = static_cast<unsigned>(slice > 0 ? in / slice : 1);
+  const bool sliced = driver_.compute_capability() >= 90 && env_switch("PENSIEVE_CUDA_GEMM_SLICES");
+  const auto launch = ck::batch_launch(in, out, mode, sliced);
+  if (!launch) return false;
+  p.batch_out = launch->values;
+  p.batch_blocks = launch->blocks;
+  p.batch_slices = launch->slices;
   for (int nt : kVariantRows) {
-    ck::BatchGemm g{in, T, nt, mode};
-    g.KS = slice;
+    ck::BatchGemm g = launch->gemm;
+    g.NT = nt;
     plan.emplace_back(&p, g);
   }
   return true;

@@ -720,6 +720,26 @@ int batch_gemm_slice(int K) {
   return 0;
 }
 
+std::optional<BatchLaunch> batch_launch(int in, int out, int mode, bool sliced) {
+  const int values = mode == 2 ? out / 2 : out;
+  const int tile_values = mode == 2 ? 8 : 16;  // a tile: 16 rows, gated 8 gate rows and their 8 up rows
+  if (in % 1024 != 0 || values % tile_values != 0) return std::nullopt;
+  const int tiles = values / tile_values;
+  const int slice = sliced ? batch_gemm_slice(in) : 0;
+  BatchLaunch l;
+  l.values = values;
+  // gemm_rows: two tiles a block where they pair up. A block reads all of x (32 rows of 3072
+  // values: 196 KB, five times the weights' bytes in L2 traffic for o), so fewer blocks read less,
+  // also where that leaves multiprocessors without a block (o and down, 96 blocks): 32 rows decode
+  // 8470 tokens/s against 7700 with a tile a block there (bench/gpu/README.md, tenth round).
+  const int T = slice > 0 || tiles % 2 != 0 ? 1 : 2;
+  l.gemm = BatchGemm{in, T, 1, mode};
+  l.gemm.KS = slice;
+  l.blocks = static_cast<unsigned>(slice > 0 ? (tiles + kSliceTiles - 1) / kSliceTiles : tiles / T);
+  l.slices = static_cast<unsigned>(slice > 0 ? in / slice : 1);
+  return l;
+}
+
 std::string BatchGemm::name() const {
   if (KS > 0)
     return "gemms_" + std::to_string(K) + "_" + std::to_string(KS) + "_" + std::to_string(NT) + "_" + std::to_string(mode);

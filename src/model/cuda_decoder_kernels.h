@@ -2,6 +2,7 @@
 // CUDA C source of the one-sequence decode step (model/cuda_decoder.h), compiled by NVRTC with
 // the model's dimensions as constants. Headerless: float16 values are 16-bit integers and their
 // arithmetic is inline PTX, so no CUDA toolkit headers are needed where Pensieve runs.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,17 @@ inline constexpr int kSliceTiles = 8;
 // The slice of K a gemm_slices block takes: the shortest multiple of 512 values that divides K
 // into at most 8 slices (a cluster's portable size limit); 0 where K is not a multiple of 512.
 int batch_gemm_slice(int K);
+
+// How a linear layer of `in` features and `out` weight rows runs batched (mode as BatchGemm's;
+// NT is the caller's): the kernel's shape, its grid (blocks × slices) and the output values a
+// batch row; nullopt where no batched kernel takes the shape. sliced: gemm_slices (compute
+// capability 9.0 on), otherwise gemm_rows.
+struct BatchLaunch {
+  BatchGemm gemm;
+  unsigned blocks = 0, slices = 1;
+  int values = 0;
+};
+std::optional<BatchLaunch> batch_launch(int in, int out, int mode, bool sliced);
 
 // Kernels: embed, attention, argmax, attention_rows, norm_rows, each Gemv::name(), whose
 // arguments are (x, w, scales, biases, y, norm_w, eps, groups) for blocks of Gemv::threads():

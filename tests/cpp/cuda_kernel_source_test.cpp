@@ -170,4 +170,46 @@ TEST(CudaKernelSource, BatchGemmSliceIsTheShortestThatFitsACluster) {
   EXPECT_EQ(ck::batch_gemm_slice(1000), 0);
 }
 
+// The grids of Phi-3-mini-128k's batched products, worked out from the kernels' layouts: a tile
+// is 16 weight rows (gated: 8 gate rows and their 8 up rows); gemm_rows takes two tiles a block,
+// gemm_slices 8 tiles a block (the last block of lm_head half empty) in clusters of K / slice.
+TEST(CudaKernelSource, BatchLaunchGridsOfPhi3) {
+  namespace ck = pensieve::model::cuda_kernels;
+  struct Case {
+    int in, out, mode;
+    unsigned rows_blocks, slices_blocks, slices;
+    int values;
+  };
+  const Case cases[] = {
+      {3072, 9216, 0, 288, 72, 6, 9216},      // qkv: 576 tiles
+      {3072, 3072, 1, 96, 24, 6, 3072},       // o: 192 tiles
+      {3072, 16384, 2, 512, 128, 6, 8192},    // gate_up: 1024 tiles of 8 outputs
+      {8192, 3072, 1, 96, 24, 8, 3072},       // down
+      {3072, 32064, 0, 1002, 251, 6, 32064},  // lm_head: 2004 tiles
+  };
+  for (const auto& c : cases) {
+    const auto rows = ck::batch_launch(c.in, c.out, c.mode, false);
+    ASSERT_TRUE(rows.has_value()) << c.out;
+    EXPECT_EQ(rows->blocks, c.rows_blocks) << c.out;
+    EXPECT_EQ(rows->slices, 1u);
+    EXPECT_EQ(rows->gemm.T, 2);
+    EXPECT_EQ(rows->gemm.KS, 0);
+    EXPECT_EQ(rows->values, c.values);
+    const auto sliced = ck::batch_launch(c.in, c.out, c.mode, true);
+    ASSERT_TRUE(sliced.has_value()) << c.out;
+    EXPECT_EQ(sliced->blocks, c.slices_blocks) << c.out;
+    EXPECT_EQ(sliced->slices, c.slices) << c.out;
+    EXPECT_EQ(sliced->gemm.KS * static_cast<int>(c.slices), c.in);
+    EXPECT_EQ(sliced->values, c.values);
+    EXPECT_EQ(sliced->gemm.mode, c.mode);
+  }
+  // An odd number of tiles: one a gemm_rows block.
+  EXPECT_EQ(ck::batch_launch(3072, 16 * 7, 0, false)->gemm.T, 1);
+  EXPECT_EQ(ck::batch_launch(3072, 16 * 7, 0, false)->blocks, 7u);
+  // Shapes no batched kernel takes: K not a multiple of 1024, rows not whole tiles.
+  EXPECT_FALSE(ck::batch_launch(3000, 9216, 0, true).has_value());
+  EXPECT_FALSE(ck::batch_launch(3072, 9208, 0, true).has_value());
+  EXPECT_FALSE(ck::batch_launch(3072, 9224, 2, false).has_value());
+}
+
 #endif
