@@ -85,9 +85,7 @@ class CudaDecoder {
     kernels::cuda::Function fn = nullptr;
     // The batched product: a kernel for up to 8 and up to 32 rows, its grid and output values a row.
     kernels::cuda::Function batch_fn[2] = {nullptr, nullptr};
-    unsigned batch_blocks = 0;
-    unsigned batch_slices = 1;  // the grid's second dimension: slices of K (gemm_slices' clusters)
-    int batch_out = 0;
+    cuda_kernels::BatchLaunch batch;
   };
   // Device scratch of a batch's step (kMaxRows rows each), made at the first bind(BatchKVCache&).
   struct BatchScratch {

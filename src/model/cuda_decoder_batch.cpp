@@ -37,9 +37,7 @@ bool CudaDecoder::plan_batch_gemm(int in, int out, int mode, LinearPtrs& p, Batc
   const bool sliced = driver_.compute_capability() >= 90 && env_switch("PENSIEVE_CUDA_GEMM_SLICES");
   const auto launch = ck::batch_launch(in, out, mode, sliced);
   if (!launch) return false;
-  p.batch_out = launch->values;
-  p.batch_blocks = launch->blocks;
-  p.batch_slices = launch->slices;
+  p.batch = *launch;
   for (int nt : kVariantRows) {
     ck::BatchGemm g = launch->gemm;
     g.NT = nt;
@@ -110,10 +108,10 @@ void CudaDecoder::refresh_batch_pointers() {
 }
 
 void CudaDecoder::gemm_rows(const LinearPtrs& l, cu::DevicePtr x, cu::DevicePtr y) {
-  int n_out = l.batch_out, rows = rows_;
+  int n_out = l.batch.values, rows = rows_;
   void* params[] = {&x, const_cast<cu::DevicePtr*>(&l.w), const_cast<cu::DevicePtr*>(&l.scales),
                     const_cast<cu::DevicePtr*>(&l.biases), &y, &n_out, &rows};
-  driver_.launch(l.batch_fn[variant_of(rows_)], l.batch_blocks, l.batch_slices, kBatchThreads, params, stream_, overlap_);
+  driver_.launch(l.batch_fn[variant_of(rows_)], l.batch.blocks, l.batch.slices, kBatchThreads, params, stream_, overlap_);
 }
 
 void CudaDecoder::norm_rows(cu::DevicePtr norm, cu::DevicePtr x) {

@@ -377,13 +377,47 @@ __device__ __forceinline__ void dequant_word(u32 q, u32 s2, u32 b2, u32 (&out)[4
   for (int i = 0; i < 4; ++i) out[i] = hfma2(out[i], s2, b2);
 }
 
-// The weights a lane loads for one 128-wide chunk of its warp's slice: 32 consecutive weights of
-// fragment rows g and g + 8 of each of the block's T tiles, with their group's scale and bias.
-template <int T>
-struct ChunkWeights {
-  uint4 q[T][2];
-  u32 s[T][2], b[T][2];  // the scale and bias twice (half2)
+// A lane's weights of one 128-value chunk of a tile: rows g and g + 8 of the tile (gated: the
+// gate row and its up row), 32 weights each from value 32·tig, and their group's scale and bias
+// (twice: half2).
+struct TileChunk {
+  uint4 q[2];
+  u32 s[2], b[2];
 };
+// The chunk of rows row0 and row1 from value k (the lane's 32).
+template <int K>
+__device__ __forceinline__ void load_tile_chunk(TileChunk& tc, const uint4* __restrict__ w,
+                                                const h16* __restrict__ scales, const h16* __restrict__ biases,
+                                                int row0, int row1, int k) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const size_t row = (size_t)(h == 0 ? row0 : row1);
+    tc.q[h] = __ldcs(w + row * (K / 32) + k / 32);
+    const u32 s = scales[row * (K / 64) + k / 64], b = biases[row * (K / 64) + k / 64];
+    tc.s[h] = s | (s << 16);
+    tc.b[h] = b | (b << 16);
+  }
+}
+// acc[j] += the tile's packed word i (8 weights of each row) against x's word i of batch rows
+// 8·j + g (xv[j], in the paired order): both rows dequantized once for the NT column tiles.
+template <int NT>
+__device__ __forceinline__ void word_products(float (&acc)[NT][4], const TileChunk& tc, const uint4 (&xv)[NT], int i) {
+  u32 lo[4], hi[4];
+  const u32 qlo = i == 0 ? tc.q[0].x : i == 1 ? tc.q[0].y : i == 2 ? tc.q[0].z : tc.q[0].w;
+  const u32 qhi = i == 0 ? tc.q[1].x : i == 1 ? tc.q[1].y : i == 2 ? tc.q[1].z : tc.q[1].w;
+  dequant_word(qlo, tc.s[0], tc.b[0], lo);
+  dequant_word(qhi, tc.s[1], tc.b[1], hi);
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    mma16816(acc[j], lo[0], hi[0], lo[1], hi[1], xv[j].x, xv[j].y);
+    mma16816(acc[j], lo[2], hi[2], lo[3], hi[3], xv[j].z, xv[j].w);
+  }
+}
+// Floats a row of the partial sums' [tile row][batch row] table in shared memory: 8 words past a
+// multiple of 32 banks, so a half-warp's float2 stores (fragment rows g, columns 2·tig) fall in 32
+// different banks.
+template <int NT>
+__device__ __forceinline__ constexpr int sums_stride() { return 8 * NT + (8 * NT % 32 == 8 ? 0 : (40 - 8 * NT % 32) % 32); }
 
 // y = W · x for up to 8·NT rows of x at once (a batch's sequences), W 4-bit group-64 [N, K].
 // x: [8·NT rows][K] in the paired order (norm_rows). 8 warps a block, each taking an eighth of K
@@ -411,20 +445,11 @@ __device__ __forceinline__ void gemm_rows(const uint4* __restrict__ x, const uin
     }
   }
   const int k_first = warp * (K / WARPS) + tig * 32;  // + 128 a chunk
-  auto load = [&](ChunkWeights<T>& cw, int chunk) {
-    const int k = k_first + chunk * 128;
+  auto load = [&](TileChunk (&cw)[T], int chunk) {
 #pragma unroll
-    for (int t = 0; t < T; ++t)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const size_t row = (size_t)row_of[t][h];
-        cw.q[t][h] = __ldcs(w + row * (K / 32) + k / 32);
-        const u32 s = scales[row * (K / 64) + k / 64], b = biases[row * (K / 64) + k / 64];
-        cw.s[t][h] = s | (s << 16);
-        cw.b[t][h] = b | (b << 16);
-      }
+    for (int t = 0; t < T; ++t) load_tile_chunk<K>(cw[t], w, scales, biases, row_of[t][0], row_of[t][1], k_first + chunk * 128);
   };
-  ChunkWeights<T> cw[2];
+  TileChunk cw[2][T];
   load(cw[0], 0);
   // The weights' loads are in flight; x (and y) come from the previous kernel.
   let_next_start();
@@ -439,7 +464,7 @@ __device__ __forceinline__ void gemm_rows(const uint4* __restrict__ x, const uin
 #pragma unroll
   for (int c = 0; c < CHUNKS; ++c) {
     if (c + 1 < CHUNKS) load(cw[(c + 1) & 1], c + 1);
-    const ChunkWeights<T>& cur = cw[c & 1];
+    const TileChunk (&cur)[T] = cw[c & 1];
     const int word0 = (k_first + c * 128) / 8;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {  // the four packed words of the lane's 32 weights
@@ -449,24 +474,11 @@ __device__ __forceinline__ void gemm_rows(const uint4* __restrict__ x, const uin
       // (overlapped launch), so never through the read-only path.
       for (int j = 0; j < NT; ++j) xv[j] = x[(size_t)(j * 8 + g) * (K / 8) + word0 + i];
 #pragma unroll
-      for (int t = 0; t < T; ++t) {
-        u32 lo[4], hi[4];
-        const u32 qlo = i == 0 ? cur.q[t][0].x : i == 1 ? cur.q[t][0].y : i == 2 ? cur.q[t][0].z : cur.q[t][0].w;
-        const u32 qhi = i == 0 ? cur.q[t][1].x : i == 1 ? cur.q[t][1].y : i == 2 ? cur.q[t][1].z : cur.q[t][1].w;
-        dequant_word(qlo, cur.s[t][0], cur.b[t][0], lo);
-        dequant_word(qhi, cur.s[t][1], cur.b[t][1], hi);
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          mma16816(acc[t][j], lo[0], hi[0], lo[1], hi[1], xv[j].x, xv[j].y);
-          mma16816(acc[t][j], lo[2], hi[2], lo[3], hi[3], xv[j].z, xv[j].w);
-        }
-      }
+      for (int t = 0; t < T; ++t) word_products<NT>(acc[t], cur[t], xv, i);
     }
   }
-  // The eight warps' partial sums, part[warp][tile row][batch row], summed in a fixed order. A row
-  // of part is 8 words past a multiple of 32 banks, so a half-warp's float2 stores (fragment rows
-  // g, columns 2·tig) fall in 32 different banks.
-  constexpr int STRIDE = 8 * NT + (8 * NT % 32 == 8 ? 0 : (40 - 8 * NT % 32) % 32);
+  // The eight warps' partial sums, part[warp][tile row][batch row], summed in a fixed order.
+  constexpr int STRIDE = sums_stride<NT>();
   __shared__ float part[WARPS][16 * T][STRIDE];
 #pragma unroll
   for (int t = 0; t < T; ++t)
@@ -531,13 +543,6 @@ __device__ __forceinline__ float4 load_cluster4(unsigned local, unsigned rank) {
   return v;
 }
 
-// A lane's weights of one 128-value chunk of its warp's tile: rows g and g + 8 of the tile
-// (gated: the gate row and its up row), 32 weights each from value 32·tig, and their group's
-// scale and bias (twice: half2).
-struct TileChunk {
-  uint4 q[2];
-  u32 s[2], b[2];
-};
 // Where word w (8 values) of a staged row of x sits: words 8–15 of each 16 swapped in pairs, so
 // that with an odd row stride the 8 lanes of a 16-byte load's phase (two rows, four words 4·tig
 // + i) meet 8 different bank groups.
@@ -565,15 +570,7 @@ __device__ __forceinline__ void gemm_slices(const uint4* __restrict__ x, const u
   const int row1 = MODE == 2 ? row0 + n_out : row0 + 8;
   const int k_begin = blockIdx.y * KS;
   auto load = [&](TileChunk& tc, int chunk) {  // chunk: of the block's slice
-    const int k = k_begin + chunk * 128 + tig * 32;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const size_t row = (size_t)(h == 0 ? row0 : row1);
-      tc.q[h] = __ldcs(w + row * (K / 32) + k / 32);
-      const u32 s = scales[row * (K / 64) + k / 64], b = biases[row * (K / 64) + k / 64];
-      tc.s[h] = s | (s << 16);
-      tc.b[h] = b | (b << 16);
-    }
+    load_tile_chunk<K>(tc, w, scales, biases, row0, row1, k_begin + chunk * 128 + tig * 32);
   };
   TileChunk wc[CHUNKS];
   if (has_tile) {
@@ -608,25 +605,14 @@ __device__ __forceinline__ void gemm_slices(const uint4* __restrict__ x, const u
           uint4 xv[NT];
 #pragma unroll
           for (int j = 0; j < NT; ++j) xv[j] = xs[(j * 8 + g) * XS + staged_word(c * 16 + tig * 4 + i)];
-          const TileChunk& cur = wc[c];
-          u32 lo[4], hi[4];
-          const u32 qlo = i == 0 ? cur.q[0].x : i == 1 ? cur.q[0].y : i == 2 ? cur.q[0].z : cur.q[0].w;
-          const u32 qhi = i == 0 ? cur.q[1].x : i == 1 ? cur.q[1].y : i == 2 ? cur.q[1].z : cur.q[1].w;
-          dequant_word(qlo, cur.s[0], cur.b[0], lo);
-          dequant_word(qhi, cur.s[1], cur.b[1], hi);
-#pragma unroll
-          for (int j = 0; j < NT; ++j) {
-            mma16816(acc[j], lo[0], hi[0], lo[1], hi[1], xv[j].x, xv[j].y);
-            mma16816(acc[j], lo[2], hi[2], lo[3], hi[3], xv[j].z, xv[j].w);
-          }
+          word_products<NT>(acc, wc[c], xv, i);
         }
         if (part + 1 < PARTS) load(wc[c], (part + 1) * CHUNKS + c);  // the next part's chunk, in flight meanwhile
       }
     }
   }
-  // The warps' sums, sums[tile row][batch row] (a row 8 words past a multiple of 32 banks, as
-  // gemm_rows' part), in the memory x's parts took.
-  constexpr int STRIDE = 8 * NT + (8 * NT % 32 == 8 ? 0 : (40 - 8 * NT % 32) % 32);
+  // The warps' sums, sums[tile row][batch row], in the memory x's parts took.
+  constexpr int STRIDE = sums_stride<NT>();
   static_assert(16 * WARPS * STRIDE * 4 <= (int)sizeof(xs), "the sums fit where x was");
   float* const sums = reinterpret_cast<float*>(xs);
   __syncthreads();
