@@ -54,7 +54,9 @@ def test_claude_code_print_mode_completes_a_turn(start_server, pensieve_bin, tin
     assert result["type"] == "result" and result["is_error"] is False, result
     assert result["subtype"] == "success"
     assert isinstance(result["result"], str)
-    assert result["usage"]["output_tokens"] > 0
+    # The model ends its turn at any sampled token with probability ~8.5 % (turn_ending_model's
+    # margin of 8), the first one included: then the turn is empty and 0 output tokens is right.
+    assert result["usage"]["output_tokens"] > 0 or result["result"] == "", result
 
     # What the server received: the server logs each request's shape at debug level.
     shapes = re.findall(r"messages request: (\d+) messages, (\d+) tools, system prompt (\d+) chars, "
